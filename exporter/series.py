@@ -1,0 +1,55 @@
+"""A real-time series: one request shape the exporter polls on a schedule.
+
+One series is one (app, product type, metric, scope[, channel][, up to 10
+uids]) combination: exactly one API request per poll.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exporter.catalog import REALTIME_METRICS, RealtimeMetric, Scope
+from exporter.plans import Budget, Endpoint
+
+MAX_UIDS_PER_REQUEST = 10
+
+
+@dataclass(frozen=True, order=True)
+class Series:
+    appid: str
+    product_type: str
+    metric: str
+    scope: Scope
+    cname: str | None = None
+    uids: tuple[int, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Stable identifier used by the store; survives restarts and reordering."""
+        uids = ",".join(str(uid) for uid in self.uids)
+        parts = (self.appid, self.product_type, self.metric, self.scope, self.cname or "", uids)
+        return "/".join(parts)
+
+    @property
+    def catalog(self) -> RealtimeMetric:
+        return REALTIME_METRICS[self.metric]
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self.catalog.endpoint
+
+    @property
+    def budget(self) -> Budget:
+        return self.endpoint.budget
+
+    @property
+    def family(self) -> str:
+        family = self.catalog.family(self.scope)
+        assert family is not None, f"{self.metric} has no {self.scope} family"
+        return family
+
+    def describe(self) -> str:
+        """Human name for logs and the status page (no secrets, no appid truncation)."""
+        where = "" if self.cname is None else f" cname={self.cname}"
+        who = "" if not self.uids else " uids=" + ",".join(str(uid) for uid in self.uids)
+        return f"{self.metric} {self.scope} appid={self.appid} {self.product_type}{where}{who}"
