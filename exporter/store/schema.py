@@ -1,0 +1,88 @@
+"""The store's SQLite schema (versioned by ``PRAGMA user_version``) and its errors."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+DB_NAME = "agora-exporter.sqlite3"
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: ledger, series (key -> id, cursor), windows, counters.
+    (
+        """CREATE TABLE ledger (
+            at REAL NOT NULL,
+            budget TEXT NOT NULL,
+            endpoint TEXT NOT NULL
+        ) STRICT""",
+        "CREATE INDEX ledger_at ON ledger (at)",
+        """CREATE TABLE series (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            cursor INTEGER
+        ) STRICT""",
+        # uid -1 is project or channel scope (real uids are >= 0); value NULL is NaN.
+        """CREATE TABLE windows (
+            series_id INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            ts INTEGER NOT NULL,
+            value REAL,
+            PRIMARY KEY (series_id, uid, ts)
+        ) WITHOUT ROWID, STRICT""",
+        """CREATE TABLE counters (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        ) WITHOUT ROWID, STRICT""",
+        "INSERT INTO counters (name, value) VALUES ('windows_missed_total', 0)",
+    ),
+)
+"""Append only: entry ``n`` takes a database from user_version ``n`` to ``n + 1``."""
+
+
+class StateDirError(Exception):
+    """The state directory or its database cannot be used; the message says why and what to do."""
+
+
+_CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+_BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
+_READONLY = ("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_CANTOPEN", "SQLITE_AUTH")
+
+
+def state_error(path: Path, action: str, error: BaseException, *, busy_s: float) -> StateDirError:
+    """One readable ``StateDirError`` for a failed sqlite3 or OS call on ``path``."""
+    name = getattr(error, "sqlite_errorname", "") or ""
+    number = getattr(error, "errno", None)
+    detail = str(error) or type(error).__name__
+    if name.startswith("SQLITE_FULL") or number in (errno.ENOSPC, errno.EDQUOT):
+        problem = "the disk is full"
+        todo = "free space on that filesystem or point state_dir at another one"
+    elif name.startswith(_BUSY):
+        problem = f"the database stayed locked for more than {busy_s:g} s"
+        todo = (
+            "make sure no other agora-exporter (or sqlite3 shell) holds this state_dir; "
+            "two exporters on one state_dir would also overspend the quota"
+        )
+    elif name.startswith(_CORRUPT):
+        problem = "the database file is corrupt or is not an agora-exporter database"
+        todo = (
+            f"stop the exporter and move {path.name} aside (with any -wal/-shm files); a fresh "
+            "one refetches what the API still holds, but forgets the last 24 h of requests, "
+            "so the first day may spend quota already used"
+        )
+    elif name.startswith(_READONLY) or isinstance(error, PermissionError):
+        problem = "it is not writable"
+        todo = (
+            f"make the directory and its files writable by uid {os.geteuid()}, "
+            "or point state_dir at a writable directory"
+        )
+    elif isinstance(error, NotADirectoryError | FileExistsError):
+        problem = "a path component is a file, not a directory"
+        todo = "point state_dir at a directory (it is created if missing)"
+    elif name.startswith("SQLITE_IOERR") or isinstance(error, OSError):
+        problem = "an I/O error occurred"
+        todo = "check the disk and filesystem holding state_dir"
+    else:
+        problem = "SQLite failed"
+        todo = "check the disk holding state_dir; if this persists, move the database aside"
+    return StateDirError(f"state store {path}: {action} failed: {problem} ({detail}); {todo}")

@@ -1,0 +1,404 @@
+"""``Store``: the request ledger, cursors and fetched windows, in SQLite (WAL).
+
+Every write is one transaction, committed before the call returns; memory is
+published only after the commit succeeds, so a failed write changes nothing
+anywhere. Writers are serialised by one lock around the one connection; readers
+(cursors, ledger times, snapshots) take a second, short lock and never wait for
+SQLite.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import operator
+import sqlite3
+import tempfile
+import threading
+from array import array
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from types import TracebackType
+from typing import cast
+
+from exporter.clock import Clock, system_clock
+from exporter.store.data import (
+    EMPTY_SERIES,
+    SeriesData,
+    StoreSnapshot,
+    WindowRow,
+    WindowValues,
+    check_rows,
+)
+from exporter.store.schema import DB_NAME, MIGRATIONS, StateDirError, state_error
+
+BUSY_TIMEOUT_MS = 5000
+LEDGER_KEEP_S = 86400 + 60
+WINDOW_SLACK_S = 600
+APPLICATION_ID = 0x41474F52  # "AGOR": marks the file as ours
+_NULL_UID = -1
+_NAN = math.nan
+
+
+class Store:
+    """The exporter's persistent state; thread-safe."""
+
+    def __init__(
+        self, state_dir: Path, *, clock: Clock = system_clock, horizon_s: int = 3600
+    ) -> None:
+        self._dir = Path(state_dir)
+        self._path = self._dir / DB_NAME
+        self._clock = clock
+        self._horizon_s = horizon_s
+        self._write_lock = threading.Lock()  # the connection and every write
+        self._mem_lock = threading.Lock()  # the published state below
+        self._ids: dict[str, int] = {}
+        self._cursors: dict[str, int] = {}
+        self._series: dict[str, SeriesData] = {}
+        self._ledger: dict[str, list[float]] = {}
+        self._missed = 0
+        self._published: StoreSnapshot | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._prepare_dir()
+        try:
+            self._conn = self._open()
+            self._migrate(self._conn)
+            self._load(self._conn)
+        except sqlite3.Error as error:
+            self._abandon()
+            raise self._error("opening the database", error) from error
+        except BaseException:
+            self._abandon()
+            raise
+        try:
+            self.prune(clock())
+        except BaseException:
+            self._abandon()
+            raise
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    # --- opening -------------------------------------------------------------
+
+    def _prepare_dir(self) -> None:
+        action = "creating the state directory"
+        try:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            if not self._dir.is_dir():
+                raise StateDirError(
+                    f"state store {self._dir}: exists but is not a directory; "
+                    "point state_dir at a directory (it is created if missing)"
+                )
+            action = "writing a file in the state directory"
+            with tempfile.TemporaryFile(dir=self._dir, prefix=".write-test-"):
+                pass
+            action = "checking the database file"
+            if self._path.exists() and not self._path.is_file():
+                raise StateDirError(
+                    f"state store {self._path}: exists but is not a regular file; "
+                    "move it aside or point state_dir elsewhere"
+                )
+        except OSError as error:
+            raise state_error(self._dir, action, error, busy_s=0) from error
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._path,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        self._conn = conn
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StateDirError(
+                f"state store {self._path}: SQLite refused WAL mode (got {mode!r}); "
+                "put state_dir on a local filesystem"
+            )
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise StateDirError(
+                f"state store {self._path}: schema version {version} was written by a newer "
+                f"agora-exporter (this one knows up to {len(MIGRATIONS)}); upgrade the exporter "
+                "or move the file aside"
+            )
+        if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise StateDirError(
+                f"state store {self._path}: the file is an SQLite database of another program; "
+                "move it aside or point state_dir elsewhere"
+            )
+        if version > 0 and conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            raise StateDirError(
+                f"state store {self._path}: the file is not an agora-exporter database; "
+                "move it aside or point state_dir elsewhere"
+            )
+        if version == len(MIGRATIONS):
+            return
+        with self._transaction("creating the schema") as tx:
+            for statements in MIGRATIONS[version:]:
+                for statement in statements:
+                    tx.execute(statement)
+            tx.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            tx.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+
+    def _load(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN")  # one consistent read of everything
+        missed = conn.execute("SELECT value FROM counters WHERE name = 'windows_missed_total'")
+        self._missed = int(missed.fetchone()[0])
+        keys: dict[int, str] = {}
+        for series_id, key, cursor in conn.execute("SELECT id, key, cursor FROM series"):
+            keys[series_id] = key
+            self._ids[key] = series_id
+            self._series[key] = EMPTY_SERIES
+            if cursor is not None:
+                self._cursors[key] = cursor
+        since = self._clock() - LEDGER_KEEP_S
+        ledger = conn.execute("SELECT budget, at FROM ledger WHERE at >= ? ORDER BY at", (since,))
+        for budget, at in ledger:
+            self._ledger.setdefault(budget, []).append(at)
+        # Counting first lets the big scan fetch two columns, not four: ~25 % faster.
+        groups = conn.execute(
+            "SELECT series_id, uid, count(*) FROM windows GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall()
+        windows = conn.execute("SELECT ts, value FROM windows ORDER BY series_id, uid, ts")
+        for series_id, uids in itertools.groupby(groups, key=operator.itemgetter(0)):
+            values: dict[int | None, WindowValues] = {}
+            for _, uid, count in uids:
+                ts, vals = zip(*windows.fetchmany(count), strict=True)
+                values[None if uid == _NULL_UID else uid] = WindowValues.from_sorted(
+                    array("q", ts), _doubles(vals)
+                )
+            key = keys.get(series_id)
+            if key is not None:  # rows of an unknown series: never written by this code
+                self._series[key] = SeriesData.of(values)
+        conn.execute("COMMIT")
+
+    def _abandon(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    # --- plumbing ------------------------------------------------------------
+
+    def _error(self, action: str, error: BaseException) -> StateDirError:
+        return state_error(self._path, action, error, busy_s=BUSY_TIMEOUT_MS / 1000)
+
+    @contextmanager
+    def _transaction(self, action: str, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE .. COMMIT; any failure rolls back and raises StateDirError.
+
+        ``durable`` syncs the WAL at commit (synchronous=FULL), so the entry
+        survives a power cut too, not only a crash of the process.
+        """
+        conn = self._conn
+        if conn is None:
+            raise StateDirError(f"state store {self._path}: {action} failed: the store is closed")
+        try:
+            if durable:
+                conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            _rollback(conn)
+            raise self._error(action, error) from error
+        except BaseException:
+            _rollback(conn)
+            raise
+        finally:
+            if durable:
+                with suppress(sqlite3.Error):
+                    conn.execute("PRAGMA synchronous = NORMAL")
+
+    def close(self) -> None:
+        with self._write_lock:
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            try:
+                conn.execute("PRAGMA optimize")
+                conn.close()
+            except sqlite3.Error as error:
+                raise self._error("closing the database", error) from error
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- ledger --------------------------------------------------------------
+
+    def record_request(self, budget: str, endpoint: str, at: float) -> None:
+        """Record a request about to be sent; committed (and synced) before returning."""
+        budget, at = str(budget), float(at)
+        with self._write_lock:
+            with self._transaction("recording a request", durable=True) as tx:
+                tx.execute(
+                    "INSERT INTO ledger (at, budget, endpoint) VALUES (?, ?, ?)",
+                    (at, budget, str(endpoint)),
+                )
+            with self._mem_lock:
+                bisect.insort(self._ledger.setdefault(budget, []), at)
+
+    def request_times(self, budget: str, since: float) -> list[float]:
+        """Send times of ``budget``'s requests strictly after ``since``, ascending."""
+        with self._mem_lock:
+            times = self._ledger.get(str(budget))
+            if not times:
+                return []
+            return times[bisect.bisect_right(times, since) :]
+
+    def ledger_budgets(self) -> list[str]:
+        """Budgets with requests in the ledger (the last 24 h), sorted."""
+        with self._mem_lock:
+            return sorted(budget for budget, times in self._ledger.items() if times)
+
+    # --- series --------------------------------------------------------------
+
+    def cursor(self, series_key: str) -> int | None:
+        """Start of the next window ``series_key`` needs; None if never polled."""
+        with self._mem_lock:
+            return self._cursors.get(series_key)
+
+    def commit_poll(
+        self,
+        series_key: str,
+        rows: Sequence[WindowRow],
+        *,
+        cursor: int,
+        missed_windows: int = 0,
+    ) -> None:
+        """Store one poll's windows, cursor and missed count in one transaction.
+
+        A window fetched again replaces the stored value (the last of duplicate
+        rows wins). The cursor never moves backwards: a smaller one is ignored.
+        """
+        if missed_windows < 0:
+            raise ValueError(f"missed_windows must be >= 0, not {missed_windows}")
+        rows = list(rows)
+        check_rows(rows)
+        with self._write_lock:
+            data = self._series.get(series_key, EMPTY_SERIES).upserted(rows)
+            old_cursor = self._cursors.get(series_key)
+            new_cursor = int(cursor) if old_cursor is None else max(old_cursor, int(cursor))
+            params = [
+                (_NULL_UID if row.uid is None else row.uid, row.ts, float(row.value))
+                for row in rows
+            ]
+            with self._transaction(f"storing a poll of {series_key}") as tx:
+                series_id = self._ids.get(series_key)
+                if series_id is None:
+                    found = tx.execute(
+                        "INSERT INTO series (key, cursor) VALUES (?, ?) ON CONFLICT (key) "
+                        "DO UPDATE SET cursor = excluded.cursor RETURNING id",
+                        (series_key, new_cursor),
+                    ).fetchall()
+                    series_id = int(found[0][0])
+                else:
+                    tx.execute("UPDATE series SET cursor = ? WHERE id = ?", (new_cursor, series_id))
+                tx.executemany(
+                    "INSERT INTO windows (series_id, uid, ts, value) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT DO UPDATE SET value = excluded.value",
+                    [(series_id, *param) for param in params],
+                )
+                if missed_windows:
+                    tx.execute(
+                        "UPDATE counters SET value = value + ? WHERE name = 'windows_missed_total'",
+                        (int(missed_windows),),
+                    )
+            with self._mem_lock:
+                self._ids[series_key] = series_id
+                self._series[series_key] = data
+                self._cursors[series_key] = new_cursor
+                self._missed += int(missed_windows)
+                self._published = None
+
+    def prune(self, now: float) -> None:
+        """Drop windows older than the horizon (plus 10 min) and ledger entries older than 24 h."""
+        oldest_window = math.ceil(now - self._horizon_s - WINDOW_SLACK_S)
+        oldest_request = now - LEDGER_KEEP_S
+        with self._write_lock:
+            changed: dict[str, SeriesData] = {}
+            for key, data in self._series.items():
+                kept = data.since(oldest_window)
+                if kept is not data:
+                    changed[key] = kept
+            with self._transaction("pruning old windows and requests") as tx:
+                tx.execute("DELETE FROM ledger WHERE at < ?", (oldest_request,))
+                tx.executemany(
+                    "DELETE FROM windows WHERE series_id = ? AND ts < ?",
+                    [(self._ids[key], oldest_window) for key in changed],
+                )
+            with self._mem_lock:
+                self._series.update(changed)
+                for budget, times in list(self._ledger.items()):
+                    del times[: bisect.bisect_left(times, oldest_request)]
+                    if not times:
+                        del self._ledger[budget]
+                if changed:
+                    self._published = None
+
+    def forget_series(self, keep: Collection[str]) -> None:
+        """Drop cursors and windows of every series not in ``keep`` (after a config reload)."""
+        keep = set(keep)
+        with self._write_lock:
+            gone = [key for key in self._ids if key not in keep]
+            if not gone:
+                return
+            ids = [(self._ids[key],) for key in gone]
+            with self._transaction(f"forgetting {len(gone)} series") as tx:
+                tx.executemany("DELETE FROM windows WHERE series_id = ?", ids)
+                tx.executemany("DELETE FROM series WHERE id = ?", ids)
+            with self._mem_lock:
+                for key in gone:
+                    del self._ids[key]
+                    self._series.pop(key, None)
+                    self._cursors.pop(key, None)
+                self._published = None
+
+    # --- reading -------------------------------------------------------------
+
+    def snapshot(self) -> StoreSnapshot:
+        """Every series as of now; immutable, so it is safe to read while polls commit.
+
+        Built at most once per change: scrapes between two commits share one.
+        """
+        with self._mem_lock:
+            if self._published is None:
+                self._published = StoreSnapshot.adopt(dict(self._series), self._missed)
+            return self._published
+
+    @property
+    def windows_missed_total(self) -> int:
+        with self._mem_lock:
+            return self._missed
+
+
+def _doubles(values: Sequence[float | None]) -> array[float]:
+    """REAL column values as an array; NULL is how SQLite stores NaN."""
+    try:
+        return array("d", cast("Sequence[float]", values))
+    except TypeError:
+        return array("d", [_NAN if value is None else value for value in values])
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):  # SQLite may have rolled back already (SQLITE_FULL)
+            conn.execute("ROLLBACK")
