@@ -84,13 +84,19 @@ class BudgetPlan:
 
     @property
     def freshness_s(self) -> int:
-        """Worst-case age of the newest window fetched, right before a poll."""
-        return self.interval_s + self.limits.delay_s + WINDOW_S
+        """Worst-case age of the newest window's start, right before a poll."""
+        return self.interval_s + self.limits.delay_s + 2 * WINDOW_S
 
     @property
     def replay_lag_s(self) -> int:
-        """How far behind real time the replay view shows windows."""
-        return self.interval_s + self.limits.delay_s + WINDOW_S
+        """How far behind real time the replay view shows windows.
+
+        ``interval + delay + one window`` is when a window is certain to have
+        been fetched if every poll were instant and on time; one more window of
+        margin covers the poll's own duration and a short wait for the ledger,
+        so a replayed series never blinks out just before its next poll.
+        """
+        return self.interval_s + self.limits.delay_s + 2 * WINDOW_S
 
 
 def round_up_to_window(seconds: float) -> int:
@@ -113,11 +119,12 @@ def budget_interval(series: int, limits: Limits, headroom: float) -> int:
 def is_gap_free(interval_s: int, limits: Limits) -> bool:
     """True when every window can be fetched before it leaves the horizon.
 
-    A poll reaches back to the previous one's end, ``interval + delay`` earlier,
-    plus one window of alignment; the API must still hold that and accept it
-    in one query.
+    A poll reaches back to the previous one's end, ``interval + delay`` earlier;
+    aligning the end strictly before ``now - delay`` and the start strictly
+    after ``now - horizon`` costs up to one window at each end. The API must
+    still hold that reach and accept it in one query.
     """
-    reach = interval_s + limits.delay_s + WINDOW_S
+    reach = interval_s + limits.delay_s + 2 * WINDOW_S
     return reach <= min(limits.horizon_s, limits.max_span_s)
 
 

@@ -1,0 +1,242 @@
+"""From settings to a poll plan: which series are polled, how often, and whether it fits.
+
+:func:`expand_series` turns the configured apps into series (one API request
+shape each), :func:`make_plan` gives every budget its interval from the plan's
+limits (with ``agora.quota`` overrides) and :func:`render_plan` is the text
+``agora-exporter plan`` prints. Only the real-time budget has series for now.
+Nothing here reads credentials: a plan can be printed and logged freely.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from exporter.catalog import REALTIME_METRICS, Scope
+from exporter.plans import Budget, Limits, Plan, limits_for
+from exporter.quota import BudgetPlan, QuotaOverride, apply_override, plan_budget, plan_that_fits
+from exporter.series import MAX_UIDS_PER_REQUEST, Series
+from exporter.settings import QuotaSettings, Settings
+from exporter.windows import WINDOW_S
+
+
+def _uid_chunks(uids: list[int]) -> list[tuple[int, ...]]:
+    ordered = sorted(set(uids))
+    return [
+        tuple(ordered[start : start + MAX_UIDS_PER_REQUEST])
+        for start in range(0, len(ordered), MAX_UIDS_PER_REQUEST)
+    ]
+
+
+def expand_series(settings: Settings) -> list[Series]:
+    """Every real-time series the settings ask for, in a deterministic order.
+
+    Per app and product type (in config order): the project scope of each
+    usage then quality metric; then per channel, the channel scope of each
+    metric that has a channel family (``channelCount`` has none), and when the
+    channel lists uids, the user scope of each quality metric, one series per
+    chunk of at most 10 uids (sorted, duplicates dropped).
+    """
+    found: list[Series] = []
+    for app in settings.apps:
+        realtime = app.realtime
+        metrics = [*realtime.usage, *realtime.quality]
+        for product_type in app.product_types:
+            for metric in metrics:
+                found.append(Series(app.appid, product_type, metric, Scope.PROJECT))
+            for channel in realtime.channels:
+                for metric in metrics:
+                    if REALTIME_METRICS[metric].family(Scope.CHANNEL) is not None:
+                        found.append(
+                            Series(app.appid, product_type, metric, Scope.CHANNEL, channel.cname)
+                        )
+                chunks = _uid_chunks(channel.uids)
+                for metric in realtime.quality:
+                    if REALTIME_METRICS[metric].family(Scope.USER) is None:
+                        continue
+                    for chunk in chunks:
+                        found.append(
+                            Series(
+                                app.appid,
+                                product_type,
+                                metric,
+                                Scope.USER,
+                                channel.cname,
+                                chunk,
+                            )
+                        )
+    return found
+
+
+def _override(quota: QuotaSettings | None) -> QuotaOverride | None:
+    if quota is None:
+        return None
+    return QuotaOverride(
+        per_second=quota.per_second, per_minute=quota.per_minute, per_day=quota.per_day
+    )
+
+
+_PLAN_ORDER = list(Plan)
+
+
+@dataclass(frozen=True)
+class PollPlan:
+    """The schedule for one configuration: one :class:`BudgetPlan` per budget."""
+
+    budgets: dict[Budget, BudgetPlan]
+    series: list[Series]
+    plan: Plan
+
+    @property
+    def feasible(self) -> bool:
+        return all(budget.feasible for budget in self.budgets.values())
+
+    @property
+    def problems(self) -> list[str]:
+        """One sentence per infeasible budget: what to drop, or which plan would fit."""
+        found = []
+        for budget, budget_plan in self.budgets.items():
+            if budget_plan.feasible:
+                continue
+            text = budget_plan.problem or f"budget {budget}: cannot be polled without gaps"
+            fits = plan_that_fits(budget, budget_plan.series, budget_plan.headroom)
+            if fits is None:
+                text += "; no Agora plan covers that many series on this budget"
+            elif _PLAN_ORDER.index(fits) > _PLAN_ORDER.index(self.plan):
+                text += f"; or move to the {fits} plan, which covers all {budget_plan.series}"
+            else:
+                text += (
+                    f"; the {self.plan} plan's own limits would cover them: the "
+                    f"agora.quota.{budget} override lowers them, raise or remove it"
+                )
+            found.append(text)
+        return found
+
+    def interval_for(self, budget: Budget) -> int:
+        """Seconds between two polls of one series on ``budget`` (0: no series)."""
+        return self.budgets[budget].interval_s
+
+    def lag_s(self, budget: Budget) -> int:
+        """How far behind real time the replay view shows ``budget``'s windows."""
+        return self.budgets[budget].replay_lag_s
+
+    def series_for(self, budget: Budget) -> list[Series]:
+        return [one for one in self.series if one.budget is budget]
+
+
+def make_plan(settings: Settings) -> PollPlan:
+    """Plan every budget the account's plan grants, with the series drawing on it."""
+    plan = settings.agora.plan
+    series = expand_series(settings)
+    counts = Counter(one.budget for one in series)
+    budgets: dict[Budget, BudgetPlan] = {}
+    for budget in Budget:
+        stock = limits_for(plan, budget)
+        if stock is None:
+            continue
+        limits = apply_override(stock, _override(settings.agora.quota.get(budget)))
+        budgets[budget] = plan_budget(budget, counts[budget], limits, settings.agora.headroom)
+    return PollPlan(budgets=budgets, series=series, plan=plan)
+
+
+# ---------------------------------------------------------------------------
+# Rendering
+
+
+def _number(value: float) -> str:
+    rounded = round(value, 1)
+    return str(int(rounded)) if rounded == int(rounded) else f"{rounded:.1f}"
+
+
+def _percent(share: float) -> str:
+    return _number(share * 100) + "%"
+
+
+def _rate_limits(limits: Limits) -> str:
+    parts = []
+    if limits.per_second is not None:
+        parts.append(f"{limits.per_second} per second")
+    if limits.per_minute is not None:
+        parts.append(f"{limits.per_minute} per minute")
+    parts.append(f"{limits.per_day} per day")
+    return ", ".join(parts)
+
+
+def _budget_lines(plan: PollPlan, budget: Budget, budget_plan: BudgetPlan) -> list[str]:
+    limits = budget_plan.limits
+    stock = limits_for(plan.plan, budget)
+    overridden = ""
+    if stock is not None and stock != limits:
+        overridden = f" (agora.quota.{budget} override; the plan grants {_rate_limits(stock)})"
+    interval = budget_plan.interval_s
+    per_day = budget_plan.requests_per_day
+    rows = [
+        ("series", str(budget_plan.series)),
+        ("limits", _rate_limits(limits) + overridden),
+        (
+            "data",
+            f"delay {limits.delay_s} s, kept {limits.horizon_s} s, "
+            f"longest query {limits.max_span_s} s",
+        ),
+        ("headroom", f"{_percent(budget_plan.headroom)} of the daily limit kept for retries"),
+        ("poll interval", f"{interval} s per series"),
+        (
+            "requests per day",
+            f"{_number(per_day)} ({_percent(per_day / limits.per_day)} of the daily limit "
+            f"{limits.per_day})",
+        ),
+        (
+            "expected freshness",
+            f"{budget_plan.freshness_s} s (interval {interval} s + delay {limits.delay_s} s "
+            f"+ 2 x {WINDOW_S} s of window alignment)",
+        ),
+        ("replay lag", f"{budget_plan.replay_lag_s} s behind real time in exposition mode replay"),
+        ("capacity", f"at most {budget_plan.max_series} series fit without gaps"),
+    ]
+    width = max(len(name) for name, _ in rows) + 1
+    lines = [f"budget {budget}:"]
+    lines += [f"  {name + ':':<{width}} {value}" for name, value in rows]
+    return lines
+
+
+def _series_summary(series: list[Series]) -> list[str]:
+    groups: dict[tuple[str, str], Counter[Scope]] = {}
+    for one in series:
+        groups.setdefault((one.appid, one.product_type), Counter())[one.scope] += 1
+    lines = []
+    for (appid, product_type), counts in groups.items():
+        parts = [f"{counts[scope]} {scope}" for scope in Scope if counts[scope]]
+        total = sum(counts.values())
+        lines.append(f"  appid={appid} {product_type}: {total} ({', '.join(parts)})")
+    return lines
+
+
+def render_plan(plan: PollPlan) -> str:
+    """The text ``agora-exporter plan`` prints (no credentials: the plan holds none)."""
+    status = "feasible" if plan.feasible else "INFEASIBLE (see the end)"
+    lines = ["agora-exporter poll plan", f"plan tier: {plan.plan}", f"status: {status}", ""]
+    idle = []
+    for budget, budget_plan in plan.budgets.items():
+        if budget_plan.series == 0:
+            idle.append(str(budget))
+            continue
+        lines += [*_budget_lines(plan, budget, budget_plan), ""]
+    if idle:
+        lines += [f"budgets without series: {', '.join(idle)}", ""]
+    lines.append(f"series: {len(plan.series)}")
+    lines += _series_summary(plan.series)
+    if plan.series:
+        lines += ["", "all series:"]
+        lines += [f"  {one.describe()}" for one in plan.series]
+    if not plan.feasible:
+        lines += [
+            "",
+            "INFEASIBLE: this configuration cannot be polled without gaps, so the exporter "
+            "will not start.",
+        ]
+        lines += [f"  - {problem}" for problem in plan.problems]
+        lines.append(
+            "  Drop series by removing uids, channels, metrics or product types under apps[], "
+            "or change the plan as suggested."
+        )
+    return "\n".join(lines) + "\n"
