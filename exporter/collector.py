@@ -1,0 +1,182 @@
+"""The Prometheus collector: one input snapshot in, fresh metric families out.
+
+It does no I/O and works on an empty store. A scrape of a small config looks
+like this (replay mode)::
+
+    # HELP agora_realtime_audio_freeze_ratio Share of audio time frozen ...
+    # TYPE agora_realtime_audio_freeze_ratio gauge
+    agora_realtime_audio_freeze_ratio{appid="0123...",product_type="Native"} 0.0123
+    agora_realtime_channel_users{appid="0123...",cname="lobby",product_type="Native"} 17.0
+    agora_realtime_window_timestamp_seconds{appid="0123...",cname="",metric="audioFreezeRate",
+        product_type="Native",uid=""} 1.7000004e+09
+    agora_up{appid="0123..."} 1.0
+    agora_exporter_quota_used{budget="realtime",period="day"} 312.0
+    agora_exporter_poll_interval_seconds{budget="realtime"} 400.0
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from exporter import __version__, catalog
+from exporter.catalog import SCOPE_LABELS, Scope
+from exporter.plans import Budget, Limits
+from exporter.quota import periods
+from exporter.series import Series
+from exporter.stats import DURATION_BUCKETS, StatsSnapshot
+from exporter.view import Mode, Shown, WindowSource, newest_windows, shown_windows
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """One budget as the collector shows it."""
+
+    limits: Limits
+    interval_s: int
+    lag_s: float
+    used: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class CollectorInput:
+    """Everything one scrape reads, taken at once."""
+
+    now: float
+    series: Sequence[Series]
+    budgets: Mapping[Budget, BudgetState]
+    windows: WindowSource
+    windows_missed_total: int
+    stats: StatsSnapshot
+    mode: Mode = Mode.REPLAY
+    timestamps: bool = False
+
+
+def _label_values(shown: Shown) -> list[str]:
+    values = [shown.series.appid, shown.series.product_type]
+    if shown.series.scope is not Scope.PROJECT:
+        values.append(shown.series.cname or "")
+    if shown.series.scope is Scope.USER:
+        values.append(str(shown.uid))
+    return values
+
+
+def _identity_labels(shown: Shown) -> list[str]:
+    """Labels of the freshness families: the series' own plus the API metric."""
+    uid = "" if shown.uid is None else str(shown.uid)
+    series = shown.series
+    return [series.appid, series.product_type, series.cname or "", uid, series.metric]
+
+
+def _realtime_families(data: CollectorInput) -> Iterator[Metric]:
+    families: dict[str, GaugeMetricFamily] = {}
+    for metric in catalog.REALTIME_METRICS.values():
+        for scope in Scope:
+            name = metric.family(scope)
+            if name is not None:
+                families[name] = GaugeMetricFamily(
+                    name, metric.help_text(scope), labels=list(SCOPE_LABELS[scope])
+                )
+    shown_at = GaugeMetricFamily(
+        catalog.WINDOW_TIMESTAMP.name,
+        catalog.WINDOW_TIMESTAMP.help,
+        labels=list(catalog.WINDOW_TIMESTAMP.labels),
+    )
+    lag = {budget: state.lag_s for budget, state in data.budgets.items()}
+    for shown in shown_windows(data.series, data.windows, now=data.now, mode=data.mode, lag_s=lag):
+        stamp = float(shown.window_ts) if data.timestamps else None
+        families[shown.series.family].add_metric(_label_values(shown), shown.value, stamp)
+        shown_at.add_metric(_identity_labels(shown), float(shown.window_ts))
+    yield from families.values()
+    yield shown_at
+    newest = GaugeMetricFamily(
+        catalog.NEWEST_WINDOW_TIMESTAMP.name,
+        catalog.NEWEST_WINDOW_TIMESTAMP.help,
+        labels=list(catalog.NEWEST_WINDOW_TIMESTAMP.labels),
+    )
+    for shown in newest_windows(data.series, data.windows):
+        newest.add_metric(_identity_labels(shown), float(shown.newest_ts))
+    yield newest
+
+
+def _request_families(stats: StatsSnapshot) -> Iterator[Metric]:
+    requests = CounterMetricFamily(
+        "agora_exporter_api_requests",
+        catalog.API_REQUESTS.help,
+        labels=list(catalog.API_REQUESTS.labels),
+    )
+    for (endpoint, outcome), count in sorted(stats.requests.items()):
+        requests.add_metric([endpoint, outcome], float(count))
+    yield requests
+    durations = HistogramMetricFamily(
+        catalog.API_DURATION.name,
+        catalog.API_DURATION.help,
+        labels=list(catalog.API_DURATION.labels),
+    )
+    for endpoint, histogram in sorted(stats.durations.items()):
+        cumulative, buckets = 0, []
+        for bound, count in zip(DURATION_BUCKETS, histogram.bucket_counts, strict=True):
+            cumulative += count
+            buckets.append((repr(bound), float(cumulative)))
+        buckets.append(("+Inf", float(histogram.count)))
+        durations.add_metric([endpoint], buckets, histogram.total_s)
+    yield durations
+    up = GaugeMetricFamily(catalog.UP.name, catalog.UP.help, labels=list(catalog.UP.labels))
+    for appid, is_up in sorted(stats.up.items()):
+        up.add_metric([appid], 1.0 if is_up else 0.0)
+    yield up
+
+
+def _quota_families(data: CollectorInput) -> Iterator[Metric]:
+    limit = GaugeMetricFamily(
+        catalog.QUOTA_LIMIT.name, catalog.QUOTA_LIMIT.help, labels=list(catalog.QUOTA_LIMIT.labels)
+    )
+    used = GaugeMetricFamily(
+        catalog.QUOTA_USED.name, catalog.QUOTA_USED.help, labels=list(catalog.QUOTA_USED.labels)
+    )
+    interval = GaugeMetricFamily(
+        catalog.POLL_INTERVAL.name,
+        catalog.POLL_INTERVAL.help,
+        labels=list(catalog.POLL_INTERVAL.labels),
+    )
+    for budget, state in sorted(data.budgets.items()):
+        for period, _, cap in periods(state.limits):
+            limit.add_metric([budget.value, period], float(cap))
+            used.add_metric([budget.value, period], float(state.used.get(period, 0)))
+        interval.add_metric([budget.value], float(state.interval_s))
+    yield from (limit, used, interval)
+    missed = CounterMetricFamily(
+        "agora_exporter_windows_missed", catalog.WINDOWS_MISSED.help, labels=[]
+    )
+    missed.add_metric([], float(data.windows_missed_total))
+    yield missed
+    build = GaugeMetricFamily(
+        catalog.BUILD_INFO.name, catalog.BUILD_INFO.help, labels=list(catalog.BUILD_INFO.labels)
+    )
+    build.add_metric([__version__, platform.python_version()], 1.0)
+    yield build
+
+
+class AgoraCollector:
+    """Adapts a snapshot source to prometheus_client's Collector protocol."""
+
+    def __init__(self, source: Callable[[], CollectorInput]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        data = self._source()
+        yield from _realtime_families(data)
+        yield from _request_families(data.stats)
+        yield from _quota_families(data)
+
+    def describe(self) -> list[Metric]:
+        # An empty describe keeps registration from calling collect() (and the store).
+        return []

@@ -1,0 +1,86 @@
+"""The subcommands behind the CLI: serve (with --demo), plan and check-config."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from contextlib import ExitStack
+from typing import Any
+
+from exporter.app import InfeasiblePlanError, build_app
+from exporter.demo import start_demo
+from exporter.planning import make_plan, render_plan
+from exporter.server import parse_listen_address
+from exporter.settings import ConfigError, Settings, load_settings
+from exporter.store import StateDirError
+
+log = logging.getLogger("exporter")
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+
+
+def _fail(message: str, code: int = EXIT_CONFIG) -> int:
+    print(f"agora-exporter: {message}", file=sys.stderr)
+    return code
+
+
+def _load(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
+    return load_settings(args.config_file, overrides=overrides)
+
+
+def _plan_command(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    plan = make_plan(settings)
+    print(render_plan(plan))
+    return EXIT_OK if plan.feasible else EXIT_CONFIG
+
+
+def _check_config_command(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    plan = make_plan(settings)
+    if not plan.feasible:
+        return _fail(
+            "configuration is valid but cannot be polled without gaps:\n" + "\n".join(plan.problems)
+        )
+    for warning in settings.not_built_warnings():
+        print(f"warning: {warning}", file=sys.stderr)
+    source = args.config_file or "environment"
+    print(f"configuration OK ({source}): {len(plan.series)} series, plan {plan.plan}")
+    return EXIT_OK
+
+
+def _serve_command(args: argparse.Namespace) -> int:
+    if args.web_config_file is not None:
+        log.warning("--web.config.file is not built yet; serving without TLS or basic auth")
+    host, port = parse_listen_address(args.listen_address)
+    with ExitStack() as stack:
+        overrides = None
+        if args.demo:
+            overrides = start_demo(stack)
+            log.info("demo mode: simulated Agora API at %s", overrides["agora"]["base_url"])
+        settings = _load(args, overrides)
+        app = build_app(settings, host=host, port=port)
+        app.run_until_signal()
+    return EXIT_OK
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run one subcommand; turns every expected failure into a message and exit code."""
+    commands = {
+        "serve": _serve_command,
+        "plan": _plan_command,
+        "check-config": _check_config_command,
+    }
+    try:
+        return commands[args.command](args)
+    except ConfigError as error:
+        return _fail(f"invalid configuration:\n{error}")
+    except InfeasiblePlanError as error:
+        return _fail(f"refusing to start, the config cannot be polled without gaps:\n{error}")
+    except StateDirError as error:
+        return _fail(str(error))
+    except ValueError as error:
+        return _fail(str(error))
+    except OSError as error:
+        return _fail(f"cannot start: {error}", EXIT_FAILURE)

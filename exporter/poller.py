@@ -1,0 +1,250 @@
+"""One poll of one series: cursor -> query -> ledger -> client -> store.
+
+Every upstream failure is contained here: a poll returns a ``PollResult`` and
+never raises, so neither the scheduler nor a scrape can be killed by the API.
+The ledger entry is written before a request leaves, so a crash at any point
+never lets the next run overspend.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from exporter.agora import AgoraClient, AgoraError, RealtimeResult, RetryAction, WindowProblem
+from exporter.clock import Clock, system_clock
+from exporter.plans import Budget, Endpoint, Limits
+from exporter.quota import next_free_slot
+from exporter.series import Series
+from exporter.stats import RuntimeStats
+from exporter.store import StateDirError, Store, WindowRow
+from exporter.windows import WINDOW_S, QueryRange, query_range
+
+log = logging.getLogger(__name__)
+
+BACKOFF_S = (1.0, 3.0, 6.0)
+SHORT_WAIT_S = 10.0
+AUTH_PAUSE_S = 300.0
+RATE_LIMIT_PAUSE_S = 60.0
+
+
+class Status(StrEnum):
+    FETCHED = "fetched"
+    NOTHING_DUE = "nothing_due"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    PAUSED = "paused"
+
+
+@dataclass(frozen=True)
+class PollResult:
+    status: Status
+    windows: int = 0
+    retry_at: float | None = None
+    error: str | None = None
+
+
+Sleep = Callable[[float], bool]
+"""Waits up to the given seconds; returns False when the daemon is stopping."""
+
+
+def make_sleep(stopping: threading.Event) -> Sleep:
+    def sleep(seconds: float) -> bool:
+        return not stopping.wait(seconds)
+
+    return sleep
+
+
+class Poller:
+    """Polls series; thread-safe (the scheduler runs series in parallel)."""
+
+    def __init__(
+        self,
+        *,
+        client: AgoraClient,
+        store: Store,
+        limits: Mapping[Budget, Limits],
+        stats: RuntimeStats,
+        clock: Clock = system_clock,
+        sleep: Sleep | None = None,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._limits = dict(limits)
+        self._stats = stats
+        self._clock = clock
+        self._sleep = sleep or make_sleep(threading.Event())
+        self._ledger_lock = threading.Lock()
+        self._paused_until: dict[str, float] = {}
+
+    def set_limits(self, limits: Mapping[Budget, Limits]) -> None:
+        self._limits = dict(limits)
+
+    def poll(self, series: Series) -> PollResult:
+        """Fetch every window due for ``series``; never raises."""
+        try:
+            result = self._poll(series)
+        except StateDirError as error:
+            log.error("state store failed while polling %s: %s", series.describe(), error)
+            result = PollResult(Status.FAILED, error=str(error))
+            self._stats.record_poll(
+                series_key=series.key,
+                appid=series.appid,
+                at=self._clock(),
+                outcome="store_error",
+                error=str(error),
+            )
+        return result
+
+    def _poll(self, series: Series) -> PollResult:
+        now = self._clock()
+        paused = self._paused_until.get(series.appid, 0.0)
+        if now < paused:
+            return PollResult(Status.PAUSED, retry_at=paused)
+        limits = self._limits[series.budget]
+        wanted = query_range(
+            self._store.cursor(series.key),
+            now,
+            delay_s=limits.delay_s,
+            horizon_s=limits.horizon_s,
+            max_span_s=limits.max_span_s,
+        )
+        if wanted is None:
+            return PollResult(Status.NOTHING_DUE)
+        if wanted.end <= wanted.start:
+            self._store.commit_poll(
+                series.key, [], cursor=wanted.start, missed_windows=wanted.missed_windows
+            )
+            return PollResult(Status.NOTHING_DUE)
+        return self._fetch(series, wanted)
+
+    def _fetch(self, series: Series, wanted: QueryRange) -> PollResult:
+        backoffs = list(BACKOFF_S)
+        window_fixed = False
+        while True:
+            slot = self._take_slot(series.budget, series.endpoint)
+            if slot is not None:
+                return PollResult(Status.DEFERRED, retry_at=slot)
+            try:
+                result = self._request(series, wanted)
+            except AgoraError as error:
+                decision = self._decide(series, error, backoffs, window_fixed, wanted)
+                if isinstance(decision, PollResult):
+                    return decision
+                window_fixed = window_fixed or decision != wanted
+                wanted = decision
+                continue
+            return self._commit(series, wanted, result)
+
+    def _take_slot(self, budget: Budget, endpoint: Endpoint) -> float | None:
+        """Record a request in the ledger, waiting briefly for a free slot.
+
+        Returns None when the request may leave now, else when to come back.
+        """
+        limits = self._limits[budget]
+        while True:
+            with self._ledger_lock:
+                now = self._clock()
+                sent = self._store.request_times(budget.value, now - 86400)
+                slot = next_free_slot(sent, now, limits)
+                if slot <= now:
+                    self._store.record_request(budget.value, endpoint.label, now)
+                    return None
+            if slot - now > SHORT_WAIT_S or not self._sleep(slot - now):
+                return slot
+
+    def _request(self, series: Series, wanted: QueryRange) -> RealtimeResult:
+        if series.endpoint is Endpoint.REALTIME_USAGE:
+            return self._client.realtime_usage(
+                appid=series.appid,
+                product_type=series.product_type,
+                metric=series.metric,
+                start_ts=wanted.start,
+                end_ts=wanted.end,
+                cname=series.cname,
+            )
+        return self._client.realtime_quality(
+            appid=series.appid,
+            product_type=series.product_type,
+            metric=series.metric,
+            start_ts=wanted.start,
+            end_ts=wanted.end,
+            cname=series.cname,
+            uids=list(series.uids) or None,
+        )
+
+    def _commit(self, series: Series, wanted: QueryRange, result: RealtimeResult) -> PollResult:
+        wanted_uids = set(series.uids)
+        rows = [
+            WindowRow(ts=row.ts, value=row.value, uid=row.uid if series.uids else None)
+            for row in result.rows
+            if wanted.start <= row.ts < wanted.end
+            and row.ts % WINDOW_S == 0
+            and (not series.uids or row.uid in wanted_uids)
+        ]
+        # The API answered for the whole range: windows it left out are honest gaps.
+        self._store.commit_poll(
+            series.key, rows, cursor=wanted.end, missed_windows=wanted.missed_windows
+        )
+        self._paused_until.pop(series.appid, None)
+        self._stats.record_poll(
+            series_key=series.key, appid=series.appid, at=self._clock(), outcome="success"
+        )
+        return PollResult(Status.FETCHED, windows=len(rows))
+
+    def _decide(
+        self,
+        series: Series,
+        error: AgoraError,
+        backoffs: list[float],
+        window_fixed: bool,
+        wanted: QueryRange,
+    ) -> PollResult | QueryRange:
+        """What to do after a failed request: another range to try, or the result."""
+        now = self._clock()
+        if error.retry is RetryAction.BACKOFF and backoffs:
+            log.info("%s: %s; retrying in %.0f s", series.describe(), error, backoffs[0])
+            if self._sleep(backoffs.pop(0)):
+                return wanted
+        if error.retry is RetryAction.FIX_WINDOW and not window_fixed:
+            fixed = self._fix_window(error, wanted)
+            if fixed is not None:
+                return fixed
+        retry_at: float | None = None
+        if error.retry is RetryAction.NEXT_SLOT:
+            retry_at = now + RATE_LIMIT_PAUSE_S
+        elif error.retry is RetryAction.NEXT_DAY:
+            retry_at = now + 3600.0
+        elif error.retry is RetryAction.STOP:
+            retry_at = now + AUTH_PAUSE_S
+            self._paused_until[series.appid] = retry_at
+            log.error("%s: %s; pausing this app for %.0f s", series.describe(), error, AUTH_PAUSE_S)
+        else:
+            log.warning("%s: %s", series.describe(), error)
+        self._stats.record_poll(
+            series_key=series.key,
+            appid=series.appid,
+            at=now,
+            outcome=error.outcome,
+            error=str(error),
+        )
+        status = Status.DEFERRED if error.retry is RetryAction.NEXT_SLOT else Status.FAILED
+        return PollResult(status, retry_at=retry_at, error=str(error))
+
+    def _fix_window(self, error: AgoraError, wanted: QueryRange) -> QueryRange | None:
+        """Shrink a range the API refused by one window on the side it complained of."""
+        problem = getattr(error, "problem", None)
+        start, end = wanted.start, wanted.end
+        if problem is WindowProblem.LATENCY:
+            end -= WINDOW_S
+        elif problem is WindowProblem.RANGE:
+            start += WINDOW_S
+        else:
+            end = start + max(WINDOW_S, (end - start) // 2 // WINDOW_S * WINDOW_S)
+        if end <= start:
+            return None
+        missed = wanted.missed_windows + (start - wanted.start) // WINDOW_S
+        return QueryRange(start=start, end=end, missed_windows=missed)

@@ -1,0 +1,186 @@
+"""APScheduler jobs: one per series, staggered across the planned interval.
+
+At start every stale series is polled once as soon as the per-minute limit
+allows, then all series settle into their stagger. Jobs never overlap
+(``max_instances=1`` plus a per-series lock shared by retries) and never pile
+up (``coalesce``). A poll that was deferred (quota, rate limit) gets a one-off
+retry job at the time the poller named.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from exporter.clock import Clock, system_clock
+from exporter.planning import PollPlan
+from exporter.poller import Poller, PollResult, Status
+from exporter.series import Series
+from exporter.store import Store
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY_S = 300
+
+
+def _at(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+def catch_up_delay(order: int, per_minute: int) -> float:
+    """Delay of the ``order``-th stale series at start: the first minute's
+    allowance goes at once, the rest follow as the sliding minute frees."""
+    if order < per_minute:
+        return order * 0.2
+    return 60.0 + (order - per_minute) * 60.0 / per_minute
+
+
+def first_runs(
+    series: Sequence[Series], plan: PollPlan, *, now: float, is_stale: Callable[[Series], bool]
+) -> dict[str, float]:
+    """When each series first runs: stale ones at once, paced by the per-minute
+    limit; fresh ones at their phase in the stagger."""
+    runs: dict[str, float] = {}
+    stale_seen: dict[str, int] = {}
+    for index, one in enumerate(series):
+        budget = plan.budgets[one.budget]
+        if is_stale(one):
+            order = stale_seen.get(one.budget.value, 0)
+            stale_seen[one.budget.value] = order + 1
+            runs[one.key] = now + catch_up_delay(order, budget.limits.minute_capacity)
+        else:
+            count = max(1, budget.series)
+            runs[one.key] = now + (index % count) * budget.interval_s / count
+    return runs
+
+
+class PollScheduler:
+    """Owns the APScheduler instance and the series jobs."""
+
+    def __init__(
+        self,
+        *,
+        poller: Poller,
+        store: Store,
+        plan: PollPlan,
+        clock: Clock = system_clock,
+        workers: int = 4,
+        on_round: Callable[[], None] | None = None,
+    ) -> None:
+        self._poller = poller
+        self._store = store
+        self._plan = plan
+        self._clock = clock
+        self._locks: dict[str, threading.Lock] = {}
+        self._on_round = on_round
+        self._pending_first = {one.key for one in plan.series}
+        self._scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=workers)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=UTC,
+        )
+
+    def start(self) -> None:
+        self._add_jobs(self._plan)
+        self._scheduler.add_job(
+            self._prune,
+            IntervalTrigger(seconds=PRUNE_EVERY_S, timezone=UTC),
+            id="prune",
+            name="prune store",
+        )
+        self._scheduler.start()
+
+    def stop(self, wait: bool = True) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=wait)
+
+    def replan(self, plan: PollPlan) -> None:
+        """Swap the plan (config reload): cursors and the ledger stay in the store."""
+        for job in self._scheduler.get_jobs():
+            if job.id != "prune":
+                job.remove()
+        self._plan = plan
+        self._add_jobs(plan)
+
+    def _is_stale(self, series: Series) -> bool:
+        cursor = self._store.cursor(series.key)
+        budget = self._plan.budgets[series.budget]
+        if cursor is None:
+            return True
+        return cursor < self._clock() - budget.interval_s - budget.limits.delay_s
+
+    def _add_jobs(self, plan: PollPlan) -> None:
+        now = self._clock()
+        runs = first_runs(plan.series, plan, now=now, is_stale=self._is_stale)
+        for one in plan.series:
+            self._locks.setdefault(one.key, threading.Lock())
+            interval = plan.budgets[one.budget].interval_s
+            first = runs[one.key]
+            # The first run is its own job: an interval trigger whose start has
+            # just passed would silently wait a whole interval.
+            self._scheduler.add_job(
+                self._run,
+                DateTrigger(run_date=_at(first), timezone=UTC),
+                args=[one],
+                id=f"{one.key}#first",
+                name=f"first poll {one.describe()}",
+                misfire_grace_time=None,
+                replace_existing=True,
+            )
+            self._scheduler.add_job(
+                self._run,
+                IntervalTrigger(seconds=interval, start_date=_at(first + interval), timezone=UTC),
+                args=[one],
+                id=one.key,
+                name=one.describe(),
+                misfire_grace_time=max(1, interval // 2),
+                replace_existing=True,
+            )
+
+    def _run(self, series: Series) -> None:
+        lock = self._locks[series.key]
+        if not lock.acquire(blocking=False):
+            return
+        try:
+            result = self._poller.poll(series)
+        finally:
+            lock.release()
+        self._after(series, result)
+
+    def _after(self, series: Series, result: PollResult) -> None:
+        if result.status is not Status.DEFERRED and series.key in self._pending_first:
+            self._pending_first.discard(series.key)
+            if not self._pending_first and self._on_round is not None:
+                self._on_round()
+        if result.status in (Status.DEFERRED, Status.FAILED) and result.retry_at is not None:
+            when = max(result.retry_at, self._clock() + 1.0)
+            self._scheduler.add_job(
+                self._run,
+                DateTrigger(run_date=_at(when), timezone=UTC),
+                args=[series],
+                id=f"{series.key}#retry",
+                name=f"retry {series.describe()}",
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
+
+    def _prune(self) -> None:
+        try:
+            self._store.prune(self._clock())
+        except Exception:  # pruning must never stop the schedule
+            log.exception("pruning the store failed")
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Next run per job, for the status page."""
+        return [
+            {"id": job.id, "name": job.name, "next_run": job.next_run_time}
+            for job in self._scheduler.get_jobs()
+        ]

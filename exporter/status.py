@@ -1,0 +1,94 @@
+"""The HTML status page at ``/``: plan, quota use, freshness and last errors.
+
+Rendered from the same ``CollectorInput`` a scrape reads, so it can never
+show something /metrics does not.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+
+from exporter import __version__
+from exporter.collector import CollectorInput
+from exporter.quota import periods
+from exporter.view import newest_windows
+
+_STYLE = (
+    "body{font-family:sans-serif;margin:2em;color:#222}"
+    "table{border-collapse:collapse;margin-bottom:1.5em}"
+    "td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}"
+    "th{background:#f3f3f3}.bad{color:#b00}.ok{color:#070}"
+)
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "never"
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _budget_rows(data: CollectorInput) -> list[list[str]]:
+    rows = []
+    for budget, state in sorted(data.budgets.items()):
+        for period, _, cap in periods(state.limits):
+            used = state.used.get(period, 0)
+            rows.append([budget.value, period, f"{used} / {cap}", f"{state.interval_s} s"])
+    return rows
+
+
+def _series_rows(data: CollectorInput) -> list[list[str]]:
+    rows = []
+    for shown in newest_windows(data.series, data.windows):
+        uid = "" if shown.uid is None else str(shown.uid)
+        age = data.now - shown.newest_ts
+        status = data.stats.series.get(shown.series.key)
+        outcome = status.last_outcome if status and status.last_outcome else "-"
+        rows.append([shown.series.describe(), uid, _when(shown.newest_ts), f"{age:.0f} s", outcome])
+    return rows
+
+
+def render_status(data: CollectorInput, *, plan_name: str, ready: bool) -> str:
+    """The whole page as one HTML string."""
+    apps = [
+        [appid, "up" if is_up else "DOWN"] for appid, is_up in sorted(data.stats.up.items())
+    ] or [["(no poll finished yet)", ""]]
+    errors = [
+        [_when(entry.at), entry.where, entry.outcome, entry.message]
+        for entry in reversed(data.stats.recent_errors)
+    ] or [["-", "-", "-", "no errors"]]
+    fetched = {shown.series.key for shown in newest_windows(data.series, data.windows)}
+    waiting = [[one.describe()] for one in data.series if one.key not in fetched]
+    parts = [
+        f"<!doctype html><html><head><title>agora-exporter</title><style>{_STYLE}</style>",
+        "</head><body><h1>agora-exporter</h1>",
+        f"<p>Version {html.escape(__version__)} &middot; plan <b>{html.escape(plan_name)}</b>",
+        f" &middot; exposition <b>{data.mode.value}</b> &middot; ",
+        f"{'<span class=ok>ready</span>' if ready else '<span class=bad>not ready</span>'}",
+        f" &middot; {len(data.series)} series &middot; now {_when(data.now)}</p>",
+        '<p><a href="/metrics">/metrics</a> &middot; <a href="/-/healthy">/-/healthy</a>',
+        ' &middot; <a href="/-/ready">/-/ready</a></p>',
+        "<h2>Apps</h2>",
+        _table(["appid", "state"], apps),
+        "<h2>Quota</h2>",
+        _table(["budget", "period", "used / limit", "poll interval"], _budget_rows(data)),
+        f"<p>Windows missed (fell out of the API's horizon): {data.windows_missed_total}</p>",
+        "<h2>Freshness</h2>",
+        _table(
+            ["series", "uid", "newest window", "age", "last poll"],
+            _series_rows(data),
+        ),
+    ]
+    if waiting:
+        parts += ["<h3>Series with no data yet</h3>", _table(["series"], waiting)]
+    parts += ["<h2>Recent errors</h2>", _table(["when", "where", "outcome", "message"], errors)]
+    parts.append("</body></html>")
+    return "".join(parts)

@@ -1,0 +1,107 @@
+"""Helpers for end-to-end tests: configs, scraping, waiting on a live daemon."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.app import App, build_app
+from exporter.settings import Settings, load_settings
+from exporter.simulator import Simulator
+
+APPID = "0123456789abcdef0123456789abcdef"
+CUSTOMER_ID = "e2e-customer"
+SECRET = "e2e-Secret-7f3a9c1d"
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def small_config(base_url: str, state_dir: Path, **agora: Any) -> dict[str, Any]:
+    """The issue's reference config: one app, Native, three metrics, lobby with two uids."""
+    return {
+        "agora": {
+            "base_url": base_url,
+            "customer_id": CUSTOMER_ID,
+            "customer_secret": SECRET,
+            "plan": "enterprise",
+            **agora,
+        },
+        "state_dir": str(state_dir),
+        "apps": [
+            {
+                "appid": APPID,
+                "product_types": ["Native"],
+                "realtime": {
+                    "usage": ["userCount", "channelCount"],
+                    "quality": ["audioFreezeRate"],
+                    "channels": [{"cname": "lobby", "uids": [1001, 1002]}],
+                },
+                "insight": {"enabled": False},
+            }
+        ],
+    }
+
+
+def settings_from(config: dict[str, Any]) -> Settings:
+    return load_settings(None, environ={}, overrides=config)
+
+
+@contextmanager
+def running_app(config: dict[str, Any]) -> Iterator[App]:
+    app = build_app(settings_from(config), host="127.0.0.1", port=0)
+    app.start()
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+def live_simulator(**kwargs: Any) -> Simulator:
+    options: dict[str, Any] = {
+        "plan": "enterprise",
+        "customer_id": CUSTOMER_ID,
+        "customer_secret": SECRET,
+        "seed": 11,
+    }
+    options.update(kwargs)
+    return Simulator(**options)
+
+
+def scrape(port: int) -> Samples:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return parse(text)
+
+
+def parse(text: str) -> Samples:
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def named(samples: Samples, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {labels: value for (metric, labels), value in samples.items() if metric == name}
+
+
+def wait_until(predicate: Callable[[], bool], *, timeout_s: float, what: str) -> None:
+    """Poll a live system until ``predicate`` holds (a deadline, not a timed assertion)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"gave up after {timeout_s:.0f} s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,34 @@
+"""A plain in-memory window source for view and collector tests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FakeSeriesWindows:
+    values: dict[int | None, dict[int, float]] = field(default_factory=dict)
+
+    @property
+    def newest_ts(self) -> int | None:
+        stamps = [ts for per_uid in self.values.values() for ts in per_uid]
+        return max(stamps) if stamps else None
+
+    def value_at(self, ts: int, uid: int | None = None) -> float | None:
+        return self.values.get(uid, {}).get(ts)
+
+    def newest(self, uid: int | None = None) -> tuple[int, float] | None:
+        per_uid = self.values.get(uid)
+        if not per_uid:
+            return None
+        ts = max(per_uid)
+        return ts, per_uid[ts]
+
+
+@dataclass
+class FakeWindowSource:
+    series: Mapping[str, FakeSeriesWindows]
+
+    def get(self, series_key: str) -> FakeSeriesWindows | None:
+        return self.series.get(series_key)
