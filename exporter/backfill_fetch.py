@@ -1,0 +1,286 @@
+"""``backfill --fetch``: the Data Insights history the plan still holds, inside the ledger.
+
+The daemon keeps about a week of points per insight series and asks only for
+what is new; the API keeps 14 (Premium) or 30 (Enterprise) days. For every
+configured insight series this fetches the days before what is already known
+(the store's oldest point, or how far earlier runs got), back to the plan's
+horizon less an hour (as the daemon's frames), in frames of the plan's longest
+query: newest first, one frame per series in turn, so each run extends every
+series' history backwards without gaps. What it fetched is kept in
+``state_dir/insight-history.json`` (:mod:`exporter.store.history`) after each
+frame, so an interrupted or budget-limited run loses nothing and the next run
+continues where it stopped.
+
+Budget: every request is recorded in the store's ledger before it leaves (as
+``backfill:<endpoint>``) and waits for the per-minute limit as the daemon's do.
+On top of that, backfills spend at most what the daemon's plan leaves of each
+daily budget in any 24 h: ``per_day - planned per day - backfill requests of
+the last 24 h``, so the daemon's own passes always fit; frames that do not fit
+are reported, for a later run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from exporter.agora import AgoraClient, AgoraError, BadRequestError, InsightResult, RetryAction
+from exporter.clock import Clock
+from exporter.insight.plan import INSIGHT_BUDGETS
+from exporter.insight.poller import other_spelling
+from exporter.insight.series import InsightSeries
+from exporter.planning import PollPlan
+from exporter.plans import DAY, HOUR, Budget, Limits
+from exporter.quota import next_free_slot
+from exporter.store import Store
+from exporter.store.history import FetchedHistory
+from exporter.store.readonly import ledger_counts
+
+BACKFILL_PREFIX = "backfill:"
+BACKOFF_S = (1.0, 3.0, 6.0)
+RATE_LIMIT_WAIT_S = 60.0
+MAX_SLOT_WAIT_S = 75.0
+"""Wait this long at most for the ledger (a per-minute limit frees within 60 s)."""
+
+Progress = Callable[[str], None]
+Sleep = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One request: a series over ``[start, end]`` (the API includes both ends)."""
+
+    series: InsightSeries
+    start: int
+    end: int
+
+
+def history_frames(
+    series: Sequence[InsightSeries],
+    stored: Mapping[str, Mapping[int, float]],
+    fetched: FetchedHistory,
+    limits: Mapping[Budget, Limits],
+    now: float,
+) -> list[Frame]:
+    """The frames still missing, per series from its oldest known point back to the horizon.
+
+    Newest first within a series; series take turns (every series' first frame,
+    then every second frame, ...), so a budget-limited run spreads evenly.
+    """
+    per_series: list[list[Frame]] = []
+    for one in series:
+        budget_limits = limits.get(one.budget)
+        if budget_limits is None:
+            continue
+        earliest = int(now) - (budget_limits.horizon_s - HOUR)
+        known = []
+        points = stored.get(one.key)
+        if points:
+            known.append(min(points))
+        if one.key in fetched.back_to:
+            known.append(fetched.back_to[one.key])
+        end = min(known, default=int(now) + 1) - 1
+        frames = []
+        while end >= earliest:
+            start = max(earliest, end - budget_limits.max_span_s)
+            frames.append(Frame(one, start, end))
+            end = start - 1
+        per_series.append(frames)
+    turns = itertools.zip_longest(*per_series)
+    return [frame for turn in turns for frame in turn if frame is not None]
+
+
+def ledger_endpoint(series: InsightSeries) -> str:
+    """What a backfill request is recorded as in the ledger's endpoint column."""
+    return BACKFILL_PREFIX + series.endpoint.label
+
+
+def allowances(plan: PollPlan, state_dir: Path, now: float) -> dict[Budget, int]:
+    """Requests a run may send per insight budget without crowding out the daemon's plan.
+
+    The daily limit less the daemon's planned requests per day and less what
+    backfills sent in the last 24 h (their ledger entries say ``backfill:``).
+    """
+    found: dict[Budget, int] = {}
+    for budget in INSIGHT_BUDGETS:
+        budget_plan = plan.budgets.get(budget)
+        if budget_plan is None:
+            continue
+        counts = ledger_counts(state_dir, budget=budget.value, since=now - DAY)
+        backfilled = sum(n for name, n in counts.items() if name.startswith(BACKFILL_PREFIX))
+        planned = math.ceil(budget_plan.requests_per_day - 1e-9)
+        found[budget] = max(0, budget_plan.limits.per_day - planned - backfilled)
+    return found
+
+
+@dataclass
+class FetchReport:
+    """What a run fetched and what it did not (the points themselves go to the history)."""
+
+    total: int
+    sent: Counter[Budget] = field(default_factory=Counter)
+    fetched: int = 0
+    failed: list[str] = field(default_factory=list)
+    left: list[Frame] = field(default_factory=list)
+    stopped: dict[Budget, str] = field(default_factory=dict)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.sent.values())
+
+
+class HistoryFetcher:
+    """Fetches frames through the ledger; ``report`` holds what is done even if interrupted."""
+
+    def __init__(
+        self,
+        *,
+        client: AgoraClient,
+        store: Store,
+        limits: Mapping[Budget, Limits],
+        allowance: Mapping[Budget, int],
+        history: FetchedHistory,
+        save: Callable[[FetchedHistory], None],
+        clock: Clock,
+        sleep: Sleep,
+        progress: Progress,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._limits = dict(limits)
+        self._allowance = dict(allowance)
+        self._history = history
+        self._save = save
+        self._broken: set[str] = set()
+        self._clock = clock
+        self._sleep = sleep
+        self._progress = progress
+        self.report = FetchReport(total=0)
+
+    def run(self, frames: Sequence[Frame]) -> FetchReport:
+        self.report = FetchReport(total=len(frames))
+        for frame in frames:
+            stopped = frame.series.budget in self.report.stopped
+            if stopped or frame.series.key in self._broken:
+                self.report.left.append(frame)
+            else:
+                self._fetch(frame)
+        return self.report
+
+    def _fetch(self, frame: Frame) -> None:
+        one = frame.series
+        name = self._store.insight.name_for(one.metric) or one.metric
+        backoffs, fallback_left, rate_waits = list(BACKOFF_S), True, 1
+        while True:
+            stop = self._take_slot(one)
+            if stop is not None:
+                self.report.stopped[one.budget] = stop
+                self.report.left.append(frame)
+                return
+            try:
+                answer = self._request(frame, name)
+            except BadRequestError as error:
+                other = other_spelling(one.metric, name) if fallback_left else None
+                if other is None:
+                    self._failed(frame, error)
+                    return
+                name, fallback_left = other, False
+                continue
+            except AgoraError as error:
+                if error.retry is RetryAction.BACKOFF and backoffs:
+                    self._sleep(backoffs.pop(0))
+                    continue
+                if error.retry is RetryAction.NEXT_SLOT and rate_waits:
+                    rate_waits -= 1
+                    self._progress(f"rate limited; waiting {RATE_LIMIT_WAIT_S:.0f} s")
+                    self._sleep(RATE_LIMIT_WAIT_S)
+                    continue
+                self._give_up(frame, error)
+                return
+            self._keep(frame, name, answer)
+            return
+
+    def _give_up(self, frame: Frame, error: AgoraError) -> None:
+        budget = frame.series.budget
+        if error.retry in (RetryAction.NEXT_DAY, RetryAction.NEXT_SLOT):
+            self.report.stopped[budget] = f"the API refused for quota ({error})"
+            self.report.left.append(frame)
+        elif error.retry is RetryAction.STOP:
+            for one in INSIGHT_BUDGETS:
+                self.report.stopped.setdefault(one, f"the API refused access ({error})")
+            self.report.left.append(frame)
+        else:
+            self._failed(frame, error)
+
+    def _failed(self, frame: Frame, error: AgoraError) -> None:
+        # Older frames of this series wait for the next run: history stays gapless.
+        self.report.failed.append(f"{_describe(frame)}: {error}")
+        self._broken.add(frame.series.key)
+
+    def _keep(self, frame: Frame, name: str, answer: InsightResult) -> None:
+        one = frame.series
+        points = {p.ts: p.value for p in answer.points if frame.start <= p.ts <= frame.end}
+        self._history.add(one.key, frame.start, points)
+        self._save(self._history)
+        self.report.fetched += 1
+        if name != (self._store.insight.name_for(one.metric) or one.metric):
+            self._store.insight.remember_name(one.metric, name)
+        done = self.report.fetched + len(self.report.failed)
+        self._progress(
+            f"[{done}/{self.report.total}] {_describe(frame)}: {len(points)} points "
+            f"({self.report.sent[one.budget]} of {self._allowance.get(one.budget, 0)} "
+            f"requests allowed on {one.budget})"
+        )
+
+    def _take_slot(self, series: InsightSeries) -> str | None:
+        """Record one request in the ledger (waiting for the per-minute limit); else say why not."""
+        budget = series.budget
+        allowed = self._allowance.get(budget, 0)
+        if self.report.sent[budget] >= allowed:
+            return (
+                f"the {allowed} requests the daemon's plan leaves free on {budget} today are spent"
+            )
+        while True:
+            now = self._clock()
+            sent = self._store.request_times(budget.value, now - DAY)
+            slot = next_free_slot(sent, now, self._limits[budget])
+            if slot <= now:
+                self._store.record_request(budget.value, ledger_endpoint(series), now)
+                self.report.sent[budget] += 1
+                return None
+            if slot - now > MAX_SLOT_WAIT_S:
+                return f"the ledger has no free request on {budget} for {slot - now:.0f} s"
+            self._progress(f"waiting {slot - now:.0f} s for {budget}'s per-minute limit")
+            self._sleep(slot - now)
+
+    def _request(self, frame: Frame, name: str) -> InsightResult:
+        one = frame.series
+        if one.product_type is None:
+            return self._client.insight_usage(
+                appid=one.appid,
+                metric=name,
+                start_ts=frame.start,
+                end_ts=frame.end,
+                granularity=one.granularity.value,
+            )
+        return self._client.insight_quality(
+            appid=one.appid,
+            metric=name,
+            start_ts=frame.start,
+            end_ts=frame.end,
+            product_type=one.product_type,
+            granularity=one.granularity.value,
+        )
+
+
+def _describe(frame: Frame) -> str:
+    return f"{frame.series.describe()} {_day(frame.start)}..{_day(frame.end)}"
+
+
+def _day(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
