@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest docs bench clean
+.PHONY: demo test lint typecheck pytest docs bench bench-load clean
+.PHONY: dashboards rules
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +30,20 @@ test: lint typecheck pytest
 
 docs: $(STAMP)
 	$(BIN)/python tools/update_readme.py
+
+# grafana/dashboards/*.json from exporter/catalog.py, and the PrometheusRule from alerts.yml.
+dashboards: $(STAMP)
+	$(BIN)/python -m exporter.dashboards
+
+# The alert rules and their unit tests (pytest runs these too).
+rules:
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/tests/*.yml
+
+# 200 scrapers on /metrics for 60 s while polls run, plain HTTP then TLS + basic auth.
+bench-load: $(STAMP)
+	$(BIN)/python -m bench.load --scrapers 200 --duration 60
+	$(BIN)/python -m bench.load --scrapers 200 --duration 60 --tls
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -17,25 +18,37 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from exporter.agora import AgoraClient, RequestRecord
+from exporter.calls.fetch import CallFetcher
+from exporter.calls.inspector import CallInspector
+from exporter.calls.view import EMPTY_CALLS
 from exporter.clock import Clock, system_clock
 from exporter.collector import AgoraCollector, BudgetState, CollectorInput
+from exporter.insight.passes import InsightPasses
+from exporter.insight.poller import InsightPoller
+from exporter.insight.view import EMPTY_INSIGHT
 from exporter.planning import PollPlan, make_plan
 from exporter.plans import Budget
-from exporter.poller import Poller, make_sleep
+from exporter.poller import Poller, Sleep, make_sleep
 from exporter.quota import periods, used_since
 from exporter.scheduler import PollScheduler
 from exporter.server import MetricsServer, Routes
-from exporter.settings import Settings
+from exporter.settings import ConfigError, Settings
 from exporter.stats import RuntimeStats
 from exporter.status import render_status
-from exporter.store import Store
+from exporter.store import StateDirError, Store
+from exporter.store.lock import StateDirLock
 from exporter.view import Mode
+from exporter.webconfig import WebConfigWatcher
 
 log = logging.getLogger(__name__)
 
 
 class InfeasiblePlanError(Exception):
     """The configured series cannot be covered without gaps within the quota."""
+
+
+class ReloadError(Exception):
+    """A reloaded configuration was rejected; the previous one stays in force."""
 
 
 @dataclass
@@ -52,6 +65,11 @@ class App:
     clock: Clock
     stopping: threading.Event
     first_round_done: threading.Event = field(default_factory=threading.Event)
+    insight: InsightPasses | None = None
+    calls: CallInspector | None = None
+    lock: StateDirLock | None = None
+    reload_settings: Callable[[], Settings] | None = None
+    reload_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def port(self) -> int:
@@ -84,6 +102,18 @@ class App:
             stats=self.stats.snapshot(),
             mode=Mode(self.settings.exposition.mode),
             timestamps=self.settings.exposition.timestamps,
+            insight=self.insight.state() if self.insight is not None else EMPTY_INSIGHT,
+            calls=self.calls.state() if self.calls is not None else EMPTY_CALLS,
+        )
+
+    def metrics_version(self) -> object:
+        """Changes whenever /metrics would: state, plan, settings, or a second passing."""
+        return (
+            self.store.snapshot(),
+            self.stats.version,
+            self.plan,
+            self.settings,
+            int(self.clock()),
         )
 
     def is_ready(self) -> bool:
@@ -109,22 +139,109 @@ class App:
         self.scheduler.stop(wait=True)
         self.server.stop()
         self.client.close()
-        self.store.close()
+        try:
+            self.store.close()
+        except StateDirError as error:  # everything was committed; only the tidy-up failed
+            log.error("%s", error)
+        if self.lock is not None:
+            self.lock.release()
         log.info("stopped")
 
+    # --- signals and reload (SIGHUP, POST /-/reload) -------------------------
+
+    def _apply(self, settings: Settings, plan: PollPlan) -> None:
+        """Switch to a checked configuration; the store is left as it is."""
+        old, new = self.settings.agora, settings.agora
+        connection = ("base_url", "customer_id", "customer_secret", "timeout_s")
+        if any(getattr(old, key) != getattr(new, key) for key in connection):
+            self.client.reconfigure(
+                base_url=new.base_url,
+                customer_id=new.customer_id,
+                customer_secret=new.customer_secret,
+                timeout_s=new.timeout_s,
+            )
+            self.poller.clear_pauses()
+            if self.insight is not None:
+                self.insight.clear_pauses()
+        self.poller.set_limits({b: bp.limits for b, bp in plan.budgets.items()})
+        self.scheduler.replan(plan)
+        self.settings, self.plan = settings, plan
+
     def run_until_signal(self) -> None:
-        """Serve until SIGTERM or SIGINT, then stop cleanly."""
+        """Serve until SIGTERM or SIGINT, then stop cleanly; SIGHUP reloads the config.
+
+        Stopping lets the requests in flight finish (each is bounded by
+        ``agora.timeout_s``) and starts no new one.
+        """
+        wake = threading.Event()
+        received: list[int] = []
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             del frame
-            log.info("received signal %d; shutting down", signum)
-            self.stopping.set()
+            received.append(signum)
+            wake.set()
 
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(handled, on_signal)
         self.start()
-        self.stopping.wait()
+        while not self.stopping.is_set():
+            wake.wait(timeout=1.0)
+            wake.clear()
+            while received:
+                signum = received.pop(0)
+                if signum != signal.SIGHUP:
+                    log.info("received %s; shutting down", signal.Signals(signum).name)
+                    self.stopping.set()
+                elif not self.stopping.is_set():
+                    log.info("received SIGHUP; reloading the configuration")
+                    self._reload_logged()
         self.stop()
+
+    def _reload_logged(self) -> None:
+        try:
+            self.reload_all()
+        except ReloadError as error:
+            log.error("reload failed; the previous configuration stays in force: %s", error)
+
+    def reload_all(self) -> None:
+        """Re-read the web config file and the configuration; raises ReloadError."""
+        web_ok = self.server.web.reload()
+        self.reload()
+        if not web_ok:
+            raise ReloadError(
+                f"web config {self.server.web.path} is invalid (see the log); the previous "
+                "web config stays in force"
+            )
+
+    def reload(self) -> None:
+        """Re-read the configuration and replan without a restart.
+
+        Cursors, the ledger and fetched windows stay in the store, so nothing
+        is refetched or overspent. A configuration that is invalid, cannot be
+        polled without gaps or moves ``state_dir`` raises ReloadError and
+        changes nothing.
+        """
+        with self.reload_lock:
+            if self.reload_settings is None:
+                raise ReloadError("this exporter has no configuration source to re-read")
+            try:
+                settings = self.reload_settings()
+            except ConfigError as error:
+                raise ReloadError(f"invalid configuration:\n{error}") from None
+            if settings.state_dir != self.settings.state_dir:
+                raise ReloadError(
+                    f"state_dir cannot change while running ({self.settings.state_dir} -> "
+                    f"{settings.state_dir}); restart the exporter to move it"
+                )
+            plan = make_plan(settings)
+            if not plan.feasible:
+                raise ReloadError(
+                    "the configuration cannot be polled without gaps:\n" + "\n".join(plan.problems)
+                )
+            self._apply(settings, plan)
+        for warning in settings.not_built_warnings():
+            log.warning("%s", warning)
+        log.info("configuration reloaded: %d series, plan %s", len(plan.series), plan.plan)
 
 
 def build_app(
@@ -135,16 +252,31 @@ def build_app(
     host: str = "0.0.0.0",
     port: int = 10042,
     registry: CollectorRegistry | None = None,
+    sleep: Sleep | None = None,
+    web: WebConfigWatcher | None = None,
+    reload_settings: Callable[[], Settings] | None = None,
 ) -> App:
-    """Build every stage; raises InfeasiblePlanError before anything is sent."""
+    """Build every stage; raises InfeasiblePlanError before anything is sent.
+
+    Takes the state_dir lock (StateDirError if another exporter holds it);
+    ``App.stop`` releases it. ``sleep`` replaces the real waits of the
+    pollers (tests), ``web`` is the web config (TLS, basic auth) and
+    ``reload_settings`` re-reads the configuration on SIGHUP or /-/reload.
+    """
     plan = make_plan(settings)
     if not plan.feasible:
         raise InfeasiblePlanError("\n".join(plan.problems))
     for warning in settings.not_built_warnings():
         log.warning("%s", warning)
     stats = RuntimeStats()
-    store = Store(settings.state_dir, clock=clock)
+    lock = StateDirLock(settings.state_dir).acquire()
+    try:
+        store = Store(settings.state_dir, clock=clock)
+    except BaseException:
+        lock.release()
+        raise
     stopping = threading.Event()
+    sleep = sleep or make_sleep(stopping)
 
     def on_request(record: RequestRecord) -> None:
         stats.record_request(
@@ -166,7 +298,24 @@ def build_app(
         limits=limits,
         stats=stats,
         clock=clock,
-        sleep=make_sleep(stopping),
+        sleep=sleep,
+        stopping=stopping,
+    )
+    insight_poller = InsightPoller(
+        client=client,
+        store=store,
+        limits=limits,
+        stats=stats,
+        clock=clock,
+        sleep=sleep,
+        stopping=stopping,
+    )
+    insight = InsightPasses(poller=insight_poller, store=store, plan=plan, clock=clock)
+    call_fetcher = CallFetcher(
+        client=client, store=store, limits=limits, clock=clock, sleep=sleep, stopping=stopping
+    )
+    calls = CallInspector(
+        fetcher=call_fetcher, store=store, stats=stats, plan=plan.calls, clock=clock
     )
     registry = registry or CollectorRegistry(auto_describe=False)
     app_holder: list[App] = []
@@ -176,13 +325,17 @@ def build_app(
         plan=plan,
         clock=clock,
         on_round=lambda: app_holder[0].first_round_done.set(),
+        insight=insight,
+        calls=calls,
     )
     routes = Routes(
         registry=registry,
         status_page=lambda: app_holder[0].status_page(),
         is_ready=lambda: app_holder[0].is_ready(),
+        reload=lambda: app_holder[0].reload_all(),
+        metrics_version=lambda: app_holder[0].metrics_version(),
     )
-    server = MetricsServer(routes, host=host, port=port)
+    server = MetricsServer(routes, host=host, port=port, web=web)
     app = App(
         settings=settings,
         plan=plan,
@@ -195,6 +348,10 @@ def build_app(
         registry=registry,
         clock=clock,
         stopping=stopping,
+        insight=insight,
+        calls=calls,
+        lock=lock,
+        reload_settings=reload_settings,
     )
     app_holder.append(app)
     registry.register(AgoraCollector(app.collector_input))

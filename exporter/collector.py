@@ -28,7 +28,10 @@ from prometheus_client.core import (
 )
 
 from exporter import __version__, catalog
-from exporter.catalog import SCOPE_LABELS, Scope
+from exporter.calls.collector import call_families
+from exporter.calls.view import EMPTY_CALLS, CallState
+from exporter.catalog import SCOPE_LABELS, Granularity, Scope
+from exporter.insight.view import EMPTY_INSIGHT, InsightState
 from exporter.plans import Budget, Limits
 from exporter.quota import periods
 from exporter.series import Series
@@ -58,6 +61,10 @@ class CollectorInput:
     stats: StatsSnapshot
     mode: Mode = Mode.REPLAY
     timestamps: bool = False
+    insight: InsightState = EMPTY_INSIGHT
+    """Data Insights series and the newest published point of each (empty: disabled)."""
+    calls: CallState = EMPTY_CALLS
+    """Call Inspector: inspected calls and their newest samples (empty: disabled)."""
 
 
 def _label_values(shown: Shown) -> list[str]:
@@ -105,6 +112,34 @@ def _realtime_families(data: CollectorInput) -> Iterator[Metric]:
     for shown in newest_windows(data.series, data.windows):
         newest.add_metric(_identity_labels(shown), float(shown.newest_ts))
     yield newest
+
+
+def _insight_families(insight: InsightState) -> Iterator[Metric]:
+    """The daily (and hourly) families of the configured insight series, with their ``ts``."""
+    granularities = sorted({one.granularity for one in insight.series}, key=lambda g: -g.seconds)
+    stamps = {Granularity.DAY: catalog.DAILY_TIMESTAMP, Granularity.HOUR: catalog.HOURLY_TIMESTAMP}
+    for granularity in granularities:
+        families: dict[str, GaugeMetricFamily] = {}
+        for one in insight.series:
+            if one.granularity is granularity and one.family not in families:
+                families[one.family] = GaugeMetricFamily(
+                    one.family,
+                    one.catalog.help_text(granularity),
+                    labels=list(one.catalog.labels),
+                )
+        stamp = stamps[granularity]
+        shown_at = GaugeMetricFamily(stamp.name, stamp.help, labels=list(stamp.labels))
+        for shown in insight.shown:
+            series = shown.series
+            if series.granularity is not granularity:
+                continue
+            labels = [series.appid] + ([series.product_type] if series.product_type else [])
+            families[series.family].add_metric(labels, shown.exposed_value)
+            shown_at.add_metric(
+                [series.appid, series.product_type or "", series.metric], float(shown.ts)
+            )
+        yield from families.values()
+        yield shown_at
 
 
 def _request_families(stats: StatsSnapshot) -> Iterator[Metric]:
@@ -174,6 +209,8 @@ class AgoraCollector:
     def collect(self) -> Iterator[Metric]:
         data = self._source()
         yield from _realtime_families(data)
+        yield from _insight_families(data.insight)
+        yield from call_families(data.calls)
         yield from _request_families(data.stats)
         yield from _quota_families(data)
 

@@ -1,4 +1,4 @@
-"""The subcommands behind the CLI: serve (with --demo), plan and check-config."""
+"""The subcommands behind the CLI: serve (with --demo), plan, check-config, backfill, calls."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from exporter.planning import make_plan, render_plan
 from exporter.server import parse_listen_address
 from exporter.settings import ConfigError, Settings, load_settings
 from exporter.store import StateDirError
+from exporter.webconfig import WebConfigError, WebConfigWatcher
 
 log = logging.getLogger("exporter")
 
@@ -51,8 +52,9 @@ def _check_config_command(args: argparse.Namespace) -> int:
 
 
 def _serve_command(args: argparse.Namespace) -> int:
+    web = WebConfigWatcher(args.web_config_file)  # checked before anything starts
     if args.web_config_file is not None:
-        log.warning("--web.config.file is not built yet; serving without TLS or basic auth")
+        log.info("web config %s: %s", args.web_config_file, web.current().describe())
     host, port = parse_listen_address(args.listen_address)
     with ExitStack() as stack:
         overrides = None
@@ -60,9 +62,29 @@ def _serve_command(args: argparse.Namespace) -> int:
             overrides = start_demo(stack)
             log.info("demo mode: simulated Agora API at %s", overrides["agora"]["base_url"])
         settings = _load(args, overrides)
-        app = build_app(settings, host=host, port=port)
+        app = build_app(
+            settings,
+            host=host,
+            port=port,
+            web=web,
+            reload_settings=lambda: _load(args, overrides),
+        )
         app.run_until_signal()
     return EXIT_OK
+
+
+def _backfill_command(args: argparse.Namespace) -> int:
+    from exporter.backfill_args import BackfillRequest
+    from exporter.backfill_command import run_backfill
+
+    request = BackfillRequest(out=args.out, since=args.since, until=args.until, fetch=args.fetch)
+    return run_backfill(_load(args), request)
+
+
+def _calls_command(args: argparse.Namespace) -> int:
+    from exporter.calls.command import run_calls
+
+    return run_calls(_load(args), cname=args.cname)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -71,6 +93,8 @@ def run_command(args: argparse.Namespace) -> int:
         "serve": _serve_command,
         "plan": _plan_command,
         "check-config": _check_config_command,
+        "backfill": _backfill_command,
+        "calls": _calls_command,
     }
     try:
         return commands[args.command](args)
@@ -79,6 +103,8 @@ def run_command(args: argparse.Namespace) -> int:
     except InfeasiblePlanError as error:
         return _fail(f"refusing to start, the config cannot be polled without gaps:\n{error}")
     except StateDirError as error:
+        return _fail(str(error))
+    except WebConfigError as error:
         return _fail(str(error))
     except ValueError as error:
         return _fail(str(error))

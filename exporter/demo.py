@@ -41,7 +41,8 @@ def demo_overrides(base_url: str, state_dir: Path) -> dict[str, Any]:
                         {"cname": "stage", "uids": [2001, 2002, 2003]},
                     ]
                 },
-                "insight": {"enabled": False},
+                "insight": {"enabled": True, "hourly_quality": True},
+                "calls": {"enabled": True, "max_calls": 5, "max_sessions_per_call": 10},
             }
         ],
     }

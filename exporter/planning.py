@@ -10,9 +10,26 @@ Nothing here reads credentials: a plan can be printed and logged freely.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from exporter.calls.plan import (
+    CALL_BUDGETS,
+    EMPTY_CALL_PLAN,
+    CallPlan,
+    call_budget_rows,
+    call_problem,
+    expand_call_targets,
+    plan_calls,
+)
 from exporter.catalog import REALTIME_METRICS, Scope
+from exporter.insight.plan import (
+    INSIGHT_BUDGETS,
+    expand_insight_series,
+    insight_budget_rows,
+    insight_problem,
+    plan_insight_budget,
+)
+from exporter.insight.series import InsightSeries
 from exporter.plans import Budget, Limits, Plan, limits_for
 from exporter.quota import BudgetPlan, QuotaOverride, apply_override, plan_budget, plan_that_fits
 from exporter.series import MAX_UIDS_PER_REQUEST, Series
@@ -86,6 +103,10 @@ class PollPlan:
     budgets: dict[Budget, BudgetPlan]
     series: list[Series]
     plan: Plan
+    insight: list[InsightSeries] = field(default_factory=list)
+    """Data Insights series; their budgets' ``series`` count one pass's requests."""
+    calls: CallPlan = EMPTY_CALL_PLAN
+    """Call Inspector targets and cycle; the call budgets' ``series`` count one cycle's cost."""
 
     @property
     def feasible(self) -> bool:
@@ -97,6 +118,12 @@ class PollPlan:
         found = []
         for budget, budget_plan in self.budgets.items():
             if budget_plan.feasible:
+                continue
+            if budget in INSIGHT_BUDGETS:
+                found.append(insight_problem(self.plan, budget_plan))
+                continue
+            if budget in CALL_BUDGETS:
+                found.append(call_problem(self.plan, budget_plan))
                 continue
             text = budget_plan.problem or f"budget {budget}: cannot be polled without gaps"
             fits = plan_that_fits(budget, budget_plan.series, budget_plan.headroom)
@@ -128,15 +155,23 @@ def make_plan(settings: Settings) -> PollPlan:
     """Plan every budget the account's plan grants, with the series drawing on it."""
     plan = settings.agora.plan
     series = expand_series(settings)
-    counts = Counter(one.budget for one in series)
+    insight = expand_insight_series(settings)
+    counts = Counter([one.budget for one in series] + [one.budget for one in insight])
     budgets: dict[Budget, BudgetPlan] = {}
+    call_limits: dict[Budget, Limits] = {}
     for budget in Budget:
         stock = limits_for(plan, budget)
         if stock is None:
             continue
         limits = apply_override(stock, _override(settings.agora.quota.get(budget)))
-        budgets[budget] = plan_budget(budget, counts[budget], limits, settings.agora.headroom)
-    return PollPlan(budgets=budgets, series=series, plan=plan)
+        if budget in CALL_BUDGETS:
+            call_limits[budget] = limits
+            continue
+        planner = plan_insight_budget if budget in INSIGHT_BUDGETS else plan_budget
+        budgets[budget] = planner(budget, counts[budget], limits, settings.agora.headroom)
+    calls = plan_calls(expand_call_targets(settings), call_limits, settings.agora.headroom)
+    budgets.update(calls.budgets)
+    return PollPlan(budgets=budgets, series=series, plan=plan, insight=insight, calls=calls)
 
 
 # ---------------------------------------------------------------------------
@@ -193,6 +228,10 @@ def _budget_lines(plan: PollPlan, budget: Budget, budget_plan: BudgetPlan) -> li
         ("replay lag", f"{budget_plan.replay_lag_s} s behind real time in exposition mode replay"),
         ("capacity", f"at most {budget_plan.max_series} series fit without gaps"),
     ]
+    if budget in INSIGHT_BUDGETS:
+        rows = [*rows[:2], rows[3], *insight_budget_rows(budget_plan)]
+    if budget in CALL_BUDGETS:
+        rows = [rows[1], rows[3], *call_budget_rows(plan.calls, budget_plan)]
     width = max(len(name) for name, _ in rows) + 1
     lines = [f"budget {budget}:"]
     lines += [f"  {name + ':':<{width}} {value}" for name, value in rows]
@@ -228,6 +267,12 @@ def render_plan(plan: PollPlan) -> str:
     if plan.series:
         lines += ["", "all series:"]
         lines += [f"  {one.describe()}" for one in plan.series]
+    if plan.insight:
+        lines += ["", f"insight series: {len(plan.insight)} (one request each per pass)"]
+        lines += [f"  {one.describe()}" for one in plan.insight]
+    if plan.calls.targets:
+        lines += ["", f"call inspection: one cycle every {plan.calls.interval_s} s"]
+        lines += [f"  {target.describe()}" for target in plan.calls.targets]
     if not plan.feasible:
         lines += [
             "",

@@ -29,6 +29,7 @@ BACKOFF_S = (1.0, 3.0, 6.0)
 SHORT_WAIT_S = 10.0
 AUTH_PAUSE_S = 300.0
 RATE_LIMIT_PAUSE_S = 60.0
+BACKFILL_MARGIN_S = WINDOW_S
 
 
 class Status(StrEnum):
@@ -70,18 +71,24 @@ class Poller:
         stats: RuntimeStats,
         clock: Clock = system_clock,
         sleep: Sleep | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self._client = client
         self._store = store
         self._limits = dict(limits)
         self._stats = stats
         self._clock = clock
-        self._sleep = sleep or make_sleep(threading.Event())
+        self._stopping = stopping or threading.Event()
+        self._sleep = sleep or make_sleep(self._stopping)
         self._ledger_lock = threading.Lock()
         self._paused_until: dict[str, float] = {}
 
     def set_limits(self, limits: Mapping[Budget, Limits]) -> None:
         self._limits = dict(limits)
+
+    def clear_pauses(self) -> None:
+        """End every app's pause after bad credentials (new ones were loaded)."""
+        self._paused_until.clear()
 
     def poll(self, series: Series) -> PollResult:
         """Fetch every window due for ``series``; never raises."""
@@ -97,6 +104,16 @@ class Poller:
                 outcome="store_error",
                 error=str(error),
             )
+        except Exception as error:  # a bug must cost one poll, never the schedule
+            log.exception("polling %s failed unexpectedly", series.describe())
+            result = PollResult(Status.FAILED, error=f"internal error: {type(error).__name__}")
+            self._stats.record_poll(
+                series_key=series.key,
+                appid=series.appid,
+                at=self._clock(),
+                outcome="internal_error",
+                error=result.error,
+            )
         return result
 
     def _poll(self, series: Series) -> PollResult:
@@ -105,11 +122,17 @@ class Poller:
         if now < paused:
             return PollResult(Status.PAUSED, retry_at=paused)
         limits = self._limits[series.budget]
+        cursor = self._store.cursor(series.key)
+        # A first poll backfills from one window inside the horizon's edge: at the
+        # edge itself, the second the request spends on its way (or a server clock
+        # a little ahead) would push its start out, costing a refusal, a retry and
+        # a window counted missed on every fresh start.
+        margin = BACKFILL_MARGIN_S if cursor is None else 0
         wanted = query_range(
-            self._store.cursor(series.key),
+            cursor,
             now,
             delay_s=limits.delay_s,
-            horizon_s=limits.horizon_s,
+            horizon_s=limits.horizon_s - margin,
             max_span_s=limits.max_span_s,
         )
         if wanted is None:
@@ -125,6 +148,8 @@ class Poller:
         backoffs = list(BACKOFF_S)
         window_fixed = False
         while True:
+            if self._stopping.is_set():  # shutting down: no new request leaves
+                return PollResult(Status.DEFERRED, error="the exporter is stopping")
             slot = self._take_slot(series.budget, series.endpoint)
             if slot is not None:
                 return PollResult(Status.DEFERRED, retry_at=slot)

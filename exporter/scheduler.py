@@ -20,7 +20,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from exporter.calls.inspector import CallInspector
 from exporter.clock import Clock, system_clock
+from exporter.insight.passes import TICK_S, InsightPasses
 from exporter.planning import PollPlan
 from exporter.poller import Poller, PollResult, Status
 from exporter.series import Series
@@ -74,8 +76,12 @@ class PollScheduler:
         clock: Clock = system_clock,
         workers: int = 4,
         on_round: Callable[[], None] | None = None,
+        insight: InsightPasses | None = None,
+        calls: CallInspector | None = None,
     ) -> None:
         self._poller = poller
+        self._insight = insight
+        self._calls = calls
         self._store = store
         self._plan = plan
         self._clock = clock
@@ -83,7 +89,13 @@ class PollScheduler:
         self._on_round = on_round
         self._pending_first = {one.key for one in plan.series}
         self._scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=workers)},
+            executors={
+                "default": ThreadPoolExecutor(max_workers=workers),
+                # Insight passes wait out the per-minute limit: never on the real-time workers.
+                "insight": ThreadPoolExecutor(max_workers=2),
+                # Call Inspector cycles page through bursts at the per-second limit.
+                "calls": ThreadPoolExecutor(max_workers=1),
+            },
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=UTC,
         )
@@ -144,6 +156,44 @@ class PollScheduler:
                 misfire_grace_time=max(1, interval // 2),
                 replace_existing=True,
             )
+        self._add_insight_jobs(plan, now)
+        self._add_call_jobs(plan, now)
+
+    def _add_call_jobs(self, plan: PollPlan, now: float) -> None:
+        """One Call Inspector cycle at once, then one every planned interval."""
+        if self._calls is None:
+            return
+        self._calls.set_plan(plan.calls)
+        if not plan.calls.targets:
+            return
+        self._scheduler.add_job(
+            self._calls.run_cycle,
+            IntervalTrigger(seconds=plan.calls.interval_s, timezone=UTC),
+            id="calls",
+            name="Call Inspector cycle",
+            next_run_time=_at(now),
+            misfire_grace_time=None,
+            executor="calls",
+            replace_existing=True,
+        )
+
+    def _add_insight_jobs(self, plan: PollPlan, now: float) -> None:
+        """One tick per insight budget: runs its pass whenever one is due."""
+        if self._insight is None:
+            return
+        self._insight.set_plan(plan)
+        for budget in self._insight.budgets:
+            self._scheduler.add_job(
+                self._insight.tick,
+                IntervalTrigger(seconds=TICK_S, timezone=UTC),
+                args=[budget],
+                id=f"insight:{budget}",
+                name=f"insight passes on {budget}",
+                next_run_time=_at(now),
+                misfire_grace_time=None,
+                executor="insight",
+                replace_existing=True,
+            )
 
     def _run(self, series: Series) -> None:
         lock = self._locks[series.key]
@@ -181,6 +231,6 @@ class PollScheduler:
     def jobs(self) -> list[dict[str, Any]]:
         """Next run per job, for the status page."""
         return [
-            {"id": job.id, "name": job.name, "next_run": job.next_run_time}
+            {"id": job.id, "name": job.name, "next_run": getattr(job, "next_run_time", None)}
             for job in self._scheduler.get_jobs()
         ]

@@ -1,14 +1,23 @@
-"""HTTP endpoints: /metrics, / (status page), /-/healthy and /-/ready.
+"""HTTP endpoints: /metrics, / (status page), /-/healthy, /-/ready and POST /-/reload.
 
 A scrape never calls Agora: /metrics renders the registry, whose collector
 reads in-memory snapshots only. The server is stdlib ``ThreadingHTTPServer`` so
-concurrent scrapers never queue behind each other.
+concurrent scrapers never queue behind each other. The web config
+(``--web.config.file``, see :mod:`exporter.webconfig`) adds TLS, client
+certificates, basic auth, response headers and a rate limit to every path but
+the ``auth_excluded_paths``; it is looked up per connection and per request,
+so a changed file applies to the next scrape. The TLS handshake runs in the
+connection's own thread, so a slow or silent client never blocks the others.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import ipaddress
 import logging
+import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,16 +27,32 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 
+from exporter.webconfig import WebConfig, WebConfigWatcher
+
 log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT_S = 30.0
+"""A connection silent this long (keep-alive, handshake or a slow request) is closed."""
+LISTEN_BACKLOG = 1024
+MAX_BODY = 64 * 1024
+_TEXT = {"Content-Type": "text/plain; charset=utf-8"}
 
 
 @dataclass(frozen=True)
 class Routes:
-    """What the server serves, injected by the composition root."""
+    """What the server serves, injected by the composition root.
+
+    ``reload`` re-reads the configuration and raises (with a message for the
+    caller) when the new one is rejected; None disables ``/-/reload``.
+    ``metrics_version`` returns a value that changes whenever /metrics would;
+    while it stays equal, scrapes share one rendering (None: render each time).
+    """
 
     registry: CollectorRegistry
     status_page: Callable[[], str]
     is_ready: Callable[[], bool]
+    reload: Callable[[], None] | None = None
+    metrics_version: Callable[[], object] | None = None
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:
@@ -55,42 +80,164 @@ def metrics_payload(
     return body, headers
 
 
+class PayloadCache:
+    """The last /metrics rendering per (format, gzip), kept while its version holds.
+
+    Hundreds of scrapers a second then cost one rendering per change of state
+    (polls, or a second of the app's clock) instead of one each, which leaves
+    the CPU to the polls; a rendering runs once while the others wait for it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], tuple[object, bytes, dict[str, str]]] = {}
+
+    def payload(
+        self, registry: CollectorRegistry, accept: str, accept_encoding: str, version: object
+    ) -> tuple[bytes, dict[str, str]]:
+        _, content_type = choose_encoder(accept)
+        key = (content_type, "gzip" if gzip_accepted(accept_encoding) else "")
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and found[0] == version:
+                return found[1], found[2]
+            body, headers = metrics_payload(registry, accept, accept_encoding)
+            self._entries[key] = (version, body, headers)
+            return body, headers
+
+
+def _normal_san(kind: str, value: str) -> str:
+    if kind == "IP Address":
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            return value
+    return value
+
+
+def san_values(cert: dict[str, Any] | None) -> set[str]:
+    """Every Subject Alternative Name of a peer certificate (DNS, IP, e-mail, URI)."""
+    found = set()
+    for kind, value in (cert or {}).get("subjectAltName", ()):
+        found.add(_normal_san(kind, value))
+    return found
+
+
 class _Handler(BaseHTTPRequestHandler):
     routes: Routes
+    cache: PayloadCache
+    server: _Server
     server_version = "agora-exporter"
     protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT_S
+    disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(IDLE_TIMEOUT_S)
+            self.request.do_handshake()  # a failure ends here, logged by handle_error
+            allowed = self.server.web.current().allowed_sans
+            cert = self.request.getpeercert()
+            if allowed is not None and cert and not san_values(cert) & allowed:
+                raise ConnectionAbortedError("no allowed SAN in the client certificate")
+        super().setup()
+        self._headers: dict[str, str] = {}
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        try:
-            if path == "/metrics":
-                body, headers = metrics_payload(
-                    self.routes.registry,
-                    self.headers.get("Accept", ""),
-                    self.headers.get("Accept-Encoding", ""),
-                )
-                self._send(200, body, headers)
-            elif path == "/":
-                page = self.routes.status_page().encode()
-                self._send(200, page, {"Content-Type": "text/html; charset=utf-8"})
-            elif path == "/-/healthy":
-                self._send(200, b"Healthy.\n", {"Content-Type": "text/plain"})
-            elif path == "/-/ready":
-                ready = self.routes.is_ready()
-                text = b"Ready.\n" if ready else b"Not ready: no data yet.\n"
-                self._send(200 if ready else 503, text, {"Content-Type": "text/plain"})
-            else:
-                self._send(404, b"Not found.\n", {"Content-Type": "text/plain"})
-        except Exception:  # a broken page must not take the server down
-            log.exception("serving %s failed", path)
-            self._send(500, b"Internal error; see the exporter's log.\n", {})
+        self._dispatch()
 
     def do_HEAD(self) -> None:
-        self.do_GET()
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        path = self.path.split("?", 1)[0]
+        try:
+            self._discard_body()
+            config = self.server.web.current()
+            self._headers = dict(config.headers)
+            refusal = self._refusal(config, path)
+            if refusal is not None:
+                self._send(*refusal)
+            else:
+                self._route(path)
+        except OSError:
+            self.close_connection = True  # the client left; nothing to tell it
+        except Exception:  # a broken page must not take the server down
+            log.exception("serving %s failed", path)
+            self._send(500, b"Internal error; see the exporter's log.\n", _TEXT)
+
+    def _discard_body(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self.close_connection = True
+        elif length > 0:
+            self.rfile.read(length)
+
+    def _refusal(self, config: WebConfig, path: str) -> tuple[int, bytes, dict[str, str]] | None:
+        if path in config.excluded_paths:
+            return None
+        if config.rate_limiter is not None and not config.rate_limiter.allow():
+            return 429, b"Too Many Requests\n", _TEXT
+        if config.client_cert_required and not self._peer_cert():
+            return 403, b"Forbidden: a client certificate is required.\n", _TEXT
+        if config.auth is not None and not config.auth.check(self.headers.get("Authorization")):
+            log.debug("basic auth failed for %s from %s", path, self.address_string())
+            return 401, b"Unauthorized\n", {**_TEXT, "WWW-Authenticate": "Basic"}
+        return None
+
+    def _peer_cert(self) -> bool:
+        return isinstance(self.request, ssl.SSLSocket) and bool(self.request.getpeercert())
+
+    def _route(self, path: str) -> None:
+        if path == "/-/reload":
+            self._reload()
+        elif self.command not in ("GET", "HEAD"):
+            self._send(405, b"Method not allowed.\n", {**_TEXT, "Allow": "GET, HEAD"})
+        elif path == "/metrics":
+            self._send(200, *self._metrics())
+        elif path == "/":
+            page = self.routes.status_page().encode()
+            self._send(200, page, {"Content-Type": "text/html; charset=utf-8"})
+        elif path == "/-/healthy":
+            self._send(200, b"Healthy.\n", _TEXT)
+        elif path == "/-/ready":
+            ready = self.routes.is_ready()
+            text = b"Ready.\n" if ready else b"Not ready: no data yet.\n"
+            self._send(200 if ready else 503, text, _TEXT)
+        else:
+            self._send(404, b"Not found.\n", _TEXT)
+
+    def _metrics(self) -> tuple[bytes, dict[str, str]]:
+        accept = self.headers.get("Accept", "")
+        encoding = self.headers.get("Accept-Encoding", "")
+        version = self.routes.metrics_version
+        if version is None:
+            return metrics_payload(self.routes.registry, accept, encoding)
+        return self.cache.payload(self.routes.registry, accept, encoding, version())
+
+    def _reload(self) -> None:
+        if self.routes.reload is None:
+            self._send(404, b"Not found.\n", _TEXT)
+        elif self.command not in ("POST", "PUT"):
+            self._send(405, b"Only POST or PUT requests allowed.\n", {**_TEXT, "Allow": "POST"})
+        else:
+            try:
+                self.routes.reload()
+            except Exception as error:
+                log.error("reload via /-/reload failed; the old configuration stays: %s", error)
+                self._send(500, f"failed to reload config: {error}\n".encode(), _TEXT)
+                return
+            self._send(200, b"Reloaded.\n", _TEXT)
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)
-        for name, value in headers.items():
+        for name, value in {**self._headers, **headers}.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -101,27 +248,89 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
 
-class MetricsServer:
-    """A threaded HTTP server in a daemon thread."""
+class _Server(ThreadingHTTPServer):
+    """Wraps each accepted connection in TLS when the web config asks for it."""
 
-    def __init__(self, routes: Routes, *, host: str = "0.0.0.0", port: int = 10042) -> None:
-        handler = type("Handler", (_Handler,), {"routes": routes})
-        self._httpd = ThreadingHTTPServer((host, port), handler)
-        self._httpd.daemon_threads = True
+    daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[_Handler], web: WebConfigWatcher
+    ) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.web = web
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        context = self.web.current().ssl_context
+        if context is not None:
+            try:
+                sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            except (OSError, ValueError):
+                sock.close()
+                raise OSError("TLS setup failed") from None
+        with self._open_lock:
+            self._open.add(sock)
+        return sock, address
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Failed handshakes and vanished clients are routine: debug, not a traceback."""
+        log.debug("connection from %s failed", client_address, exc_info=True)
+
+    def close_connections(self) -> None:
+        """Wake every handler blocked on an idle keep-alive connection."""
+        with self._open_lock:
+            still_open = list(self._open)
+        for sock in still_open:
+            with contextlib.suppress(OSError):  # already closed by its handler
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class MetricsServer:
+    """A threaded HTTP(S) server in a daemon thread."""
+
+    def __init__(
+        self,
+        routes: Routes,
+        *,
+        host: str = "0.0.0.0",
+        port: int = 10042,
+        web: WebConfigWatcher | None = None,
+    ) -> None:
+        handler = type("Handler", (_Handler,), {"routes": routes, "cache": PayloadCache()})
+        self.web = web or WebConfigWatcher(None)
+        self._httpd = _Server((host, port), handler, self.web)
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
         return int(self._httpd.server_address[1])
 
+    @property
+    def scheme(self) -> str:
+        return "https" if self.web.current().tls else "http"
+
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="metrics-server", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="metrics-server",
+            daemon=True,
         )
         self._thread.start()
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        if self._thread is not None:
+            self._httpd.shutdown()
         self._httpd.server_close()
+        self._httpd.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -438,22 +438,8 @@ class Settings(_Section):
         return value
 
     def not_built_warnings(self) -> list[str]:
-        """One sentence per enabled feature this release does not build yet."""
-        warnings = []
-        insight = [app.appid for app in self.apps if app.insight.enabled]
-        if insight:
-            warnings.append(
-                "Data Insights polling (apps[].insight.enabled, on by default) is not built "
-                f"yet and is ignored for app {', '.join(insight)}; set insight: "
-                "{enabled: false} to silence this warning."
-            )
-        calls = [app.appid for app in self.apps if app.calls.enabled]
-        if calls:
-            warnings.append(
-                "Call Inspector polling (apps[].calls.enabled) is not built yet and is "
-                f"ignored for app {', '.join(calls)}; set calls: {{enabled: false}} to "
-                "silence this warning."
-            )
+        """One sentence per enabled feature this release does not build yet (none left)."""
+        warnings: list[str] = []
         return warnings
 
     def ignored_environment(self) -> list[str]:

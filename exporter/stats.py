@@ -71,11 +71,18 @@ class RuntimeStats:
         self._series: dict[str, SeriesStatus] = {}
         self._errors: deque[ErrorEntry] = deque(maxlen=RECENT_ERRORS)
         self._polls_completed = 0
+        self._version = 0
+
+    @property
+    def version(self) -> int:
+        """Bumped by every change: /metrics reuses its rendering while it stays the same."""
+        return self._version
 
     def record_request(self, *, endpoint: str, outcome: str, duration_s: float) -> None:
         """One HTTP request to Agora (the app feeds this from the client's hook)."""
         label = endpoint
         with self._lock:
+            self._version += 1
             key = (label, outcome)
             self._requests[key] = self._requests.get(key, 0) + 1
             histogram = self._durations.setdefault(label, _Histogram())
@@ -90,6 +97,7 @@ class RuntimeStats:
     ) -> None:
         """One finished poll (after its retries): success sets the app up, failure down."""
         with self._lock:
+            self._version += 1
             self._series[series_key] = SeriesStatus(at, outcome, error)
             self._up[appid] = error is None
             self._polls_completed += 1
@@ -98,6 +106,7 @@ class RuntimeStats:
 
     def record_error(self, *, at: float, where: str, outcome: str, message: str) -> None:
         with self._lock:
+            self._version += 1
             self._errors.append(ErrorEntry(at, where, outcome, message))
 
     def snapshot(self) -> StatsSnapshot:

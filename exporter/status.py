@@ -10,6 +10,7 @@ import html
 from datetime import UTC, datetime
 
 from exporter import __version__
+from exporter.calls.view import users
 from exporter.collector import CollectorInput
 from exporter.quota import periods
 from exporter.view import newest_windows
@@ -56,6 +57,72 @@ def _series_rows(data: CollectorInput) -> list[list[str]]:
     return rows
 
 
+def _insight_parts(data: CollectorInput) -> list[str]:
+    """The Data Insights section: each budget's passes, and the day each series shows."""
+    insight = data.insight
+    if not insight.series:
+        return []
+    budgets = [
+        [
+            state.budget.value,
+            f"{state.cost} requests",
+            f"{state.passes_per_day} (every {state.interval_s} s)",
+            _when(state.last_pass_at),
+            _when(state.next_pass_at),
+            str(state.late),
+        ]
+        for state in insight.budgets
+    ]
+    shown = {one.series.key: one for one in insight.shown}
+    rows = []
+    for series in insight.series:
+        point = shown.get(series.key)
+        status = data.stats.series.get(series.key)
+        outcome = status.last_outcome if status and status.last_outcome else "-"
+        day = _when(point.ts) if point else "not published yet"
+        value = f"{point.exposed_value:g}" if point else "-"
+        rows.append([series.describe(), series.family, day, value, outcome])
+    return [
+        "<h2>Daily insight</h2>",
+        _table(
+            ["budget", "one pass", "passes per day", "last pass", "next pass", "late days"],
+            budgets,
+        ),
+        _table(["series", "family", "day shown (API ts)", "value", "last poll"], rows),
+    ]
+
+
+def _call_parts(data: CollectorInput) -> list[str]:
+    """The Call Inspector section: searches, caps, and the calls inspected now."""
+    calls = data.calls
+    if not calls.enabled:
+        return []
+    ongoing = ", ".join(f"{appid}: {n}" for appid, n in sorted(calls.ongoing.items())) or "-"
+    skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(calls.skipped.items())) or "-"
+    summary = (
+        f"<p>One cycle every {calls.interval_s} s; last cycle {_when(calls.last_cycle_at)}. "
+        f"Ongoing calls found: {html.escape(ongoing)}. Left out by caps since start: "
+        f"{html.escape(skipped)}.</p>"
+    )
+    rows = []
+    for call in calls.calls:
+        newest = max((sample.ts for sample in call.samples), default=None)
+        state = "finished" if call.finished else "ongoing"
+        rows.append(
+            [
+                call.appid,
+                call.cname,
+                call.call_id,
+                _when(call.created_ts),
+                state,
+                str(len(users(call))),
+                _when(newest),
+            ]
+        )
+    headers = ["appid", "cname", "call_id", "started", "state", "users", "newest sample"]
+    return ["<h2>Call Inspector</h2>", summary, _table(headers, rows)]
+
+
 def render_status(data: CollectorInput, *, plan_name: str, ready: bool) -> str:
     """The whole page as one HTML string."""
     apps = [
@@ -89,6 +156,8 @@ def render_status(data: CollectorInput, *, plan_name: str, ready: bool) -> str:
     ]
     if waiting:
         parts += ["<h3>Series with no data yet</h3>", _table(["series"], waiting)]
+    parts += _insight_parts(data)
+    parts += _call_parts(data)
     parts += ["<h2>Recent errors</h2>", _table(["when", "where", "outcome", "message"], errors)]
     parts.append("</body></html>")
     return "".join(parts)

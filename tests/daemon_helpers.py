@@ -23,7 +23,27 @@ SECRET = "e2e-Secret-7f3a9c1d"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def small_config(base_url: str, state_dir: Path, **agora: Any) -> dict[str, Any]:
+def steady_uids(sim: Simulator, *, now: float, cname: str = "lobby", count: int = 2) -> list[int]:
+    """Uids the simulator reports audioFreezeRate for in every window of the
+    last 90 minutes, so a live test never lands in one of a user's absences."""
+    first = int(now) // 20 * 20 - 5400
+    windows = range(first, first + 5400 + 1200, 20)
+    found: list[int] = []
+    for uid in range(1001, 1400):
+        values = (
+            sim.traffic.realtime(APPID, "Native", "audioFreezeRate", ts, cname, uid)
+            for ts in windows
+        )
+        if all(value is not None for value in values):
+            found.append(uid)
+        if len(found) == count:
+            return found
+    raise AssertionError(f"the simulator has no {count} steady uids in {cname}")
+
+
+def small_config(
+    base_url: str, state_dir: Path, *, uids: list[int] | None = None, **agora: Any
+) -> dict[str, Any]:
     """The issue's reference config: one app, Native, three metrics, lobby with two uids."""
     return {
         "agora": {
@@ -41,7 +61,7 @@ def small_config(base_url: str, state_dir: Path, **agora: Any) -> dict[str, Any]
                 "realtime": {
                     "usage": ["userCount", "channelCount"],
                     "quality": ["audioFreezeRate"],
-                    "channels": [{"cname": "lobby", "uids": [1001, 1002]}],
+                    "channels": [{"cname": "lobby", "uids": uids or [1001, 1002]}],
                 },
                 "insight": {"enabled": False},
             }

@@ -21,6 +21,7 @@ from tests.daemon_helpers import (
     scrape,
     settings_from,
     small_config,
+    steady_uids,
     wait_until,
 )
 
@@ -60,38 +61,44 @@ def _has_every_family(port: int, keep: Samples | None = None) -> bool:
 def test_every_family_appears_and_equals_the_simulator_for_the_window_it_names(
     tmp_path: Path,
 ) -> None:
-    with live_simulator() as sim, running_app(small_config(sim.base_url, tmp_path)) as app:
-        samples: Samples = {}
-        wait_until(lambda: _has_every_family(app.port, samples), timeout_s=60, what="every family")
-        shown_at = named(samples, "agora_realtime_window_timestamp_seconds")
-        checked = 0
-        for family, (metric, cname) in REALTIME_FAMILIES.items():
-            for labels, value in named(samples, family).items():
-                label = dict(labels)
-                identity = {
-                    "appid": APPID,
-                    "product_type": "Native",
-                    "cname": label.get("cname", ""),
-                    "uid": label.get("uid", ""),
-                    "metric": metric,
-                }
-                window = int(shown_at[tuple(sorted(identity.items()))])
-                uid = int(label["uid"]) if "uid" in label else None
-                expected = sim.traffic.realtime(APPID, "Native", metric, window, cname, uid)
-                assert value == pytest.approx(expected, abs=1e-9), (family, label, window)
-                checked += 1
-        assert checked == 7
-        assert sim.refused() == []
-        interval = named(samples, "agora_exporter_poll_interval_seconds")
-        assert interval == {(("budget", "realtime"),): 400.0}
-        assert named(samples, "agora_up") == {(("appid", APPID),): 1.0}
-        assert httpx.get(f"http://127.0.0.1:{app.port}/-/ready").status_code == 200
+    with live_simulator() as sim:
+        uids = steady_uids(sim, now=time.time())
+        app_context = running_app(small_config(sim.base_url, tmp_path, uids=uids))
+        with app_context as app:
+            samples: Samples = {}
+            wait_until(
+                lambda: _has_every_family(app.port, samples), timeout_s=60, what="every family"
+            )
+            shown_at = named(samples, "agora_realtime_window_timestamp_seconds")
+            checked = 0
+            for family, (metric, cname) in REALTIME_FAMILIES.items():
+                for labels, value in named(samples, family).items():
+                    label = dict(labels)
+                    identity = {
+                        "appid": APPID,
+                        "product_type": "Native",
+                        "cname": label.get("cname", ""),
+                        "uid": label.get("uid", ""),
+                        "metric": metric,
+                    }
+                    window = int(shown_at[tuple(sorted(identity.items()))])
+                    uid = int(label["uid"]) if "uid" in label else None
+                    expected = sim.traffic.realtime(APPID, "Native", metric, window, cname, uid)
+                    assert value == pytest.approx(expected, abs=1e-9), (family, label, window)
+                    checked += 1
+            assert checked == 7
+            assert sim.refused() == []
+            interval = named(samples, "agora_exporter_poll_interval_seconds")
+            assert interval == {(("budget", "realtime"),): 400.0}
+            assert named(samples, "agora_up") == {(("appid", APPID),): 1.0}
+            assert httpx.get(f"http://127.0.0.1:{app.port}/-/ready").status_code == 200
 
 
 def test_every_series_arrives_when_every_third_request_is_an_html_500(tmp_path: Path) -> None:
     with live_simulator() as sim:
         sim.faults.every(3, Fault.HTML_500)
-        with running_app(small_config(sim.base_url, tmp_path)) as app:
+        config = small_config(sim.base_url, tmp_path, uids=steady_uids(sim, now=time.time()))
+        with running_app(config) as app:
             wait_until(lambda: _has_every_family(app.port), timeout_s=90, what="every family")
             requests = named(scrape(app.port), "agora_exporter_api_requests_total")
         outcomes = {dict(labels)["outcome"] for labels in requests}

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from exporter.agora import AgoraClient
 from exporter.catalog import Scope
 from exporter.plans import Budget, Plan, limits_for
-from exporter.poller import AUTH_PAUSE_S, BACKOFF_S, Poller, Status
+from exporter.poller import AUTH_PAUSE_S, BACKFILL_MARGIN_S, BACKOFF_S, Poller, Status
 from exporter.quota import QuotaOverride, apply_override
 from exporter.series import Series
 from exporter.simulator import Fault, Simulator
@@ -103,7 +103,9 @@ def test_first_poll_backfills_every_window_of_the_horizon_with_the_simulators_va
     result = rig.poller.poll(USERS)
     assert result.status is Status.FETCHED
     stored = _stored(rig, USERS)
-    first, end = oldest_available_start(T0, 3600), newest_complete_end(T0, 20)
+    # One window inside the horizon's edge (BACKFILL_MARGIN_S), so transit time cannot push it out.
+    first = oldest_available_start(T0, 3600) + BACKFILL_MARGIN_S
+    end = newest_complete_end(T0, 20)
     assert sorted(stored) == list(range(first, end, WINDOW_S))
     for ts, value in stored.items():
         assert value == rig.sim.traffic.realtime(APPID, "Native", "userCount", ts)

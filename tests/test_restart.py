@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,25 +30,29 @@ LOW_QUOTA = {"per_minute": 3, "per_day": 1440}
 
 @contextmanager
 def exporter_process(config_file: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "exporter",
-            f"--config.file={config_file}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-        assert process.stderr is not None
-        process.stderr.close()
+    """The exporter as a real process; its log goes to a file shown if the test fails."""
+    log_path = config_file.with_suffix(f".{port}.{time.monotonic_ns()}.log")
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                f"--config.file={config_file}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
+        try:
+            yield process
+        except BaseException:
+            print(log_path.read_text(errors="replace"))
+            raise
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)
 
 
 def _ready(port: int) -> bool:
@@ -75,7 +80,7 @@ def test_kill_9_then_restart_serves_from_the_store_and_never_overspends(tmp_path
         config_file.write_text(yaml.safe_dump(config))
         port = free_port()
         with exporter_process(config_file, port) as first:
-            wait_until(lambda: _ready(port), timeout_s=30, what="the first exporter to be ready")
+            wait_until(lambda: _ready(port), timeout_s=90, what="the first exporter to be ready")
             wait_until(
                 lambda: (
                     len(named(scrape(port), "agora_realtime_newest_window_timestamp_seconds")) == 3
@@ -88,7 +93,7 @@ def test_kill_9_then_restart_serves_from_the_store_and_never_overspends(tmp_path
         sent_before = len(sim.requests())
         assert sent_before >= 3
         with exporter_process(config_file, port):
-            wait_until(lambda: _ready(port), timeout_s=30, what="the restarted exporter")
+            wait_until(lambda: _ready(port), timeout_s=90, what="the restarted exporter")
             samples = scrape(port)
             newest = named(samples, "agora_realtime_newest_window_timestamp_seconds")
             assert len(newest) == 3, "windows fetched before the kill are served at once"

@@ -752,36 +752,25 @@ def test_a_yaml_error_on_the_secret_line_does_not_quote_it(tmp_path: Path) -> No
 # Features not built yet
 
 
-def test_insight_is_on_by_default_and_warned_about_once_naming_the_apps(tmp_path: Path) -> None:
+def test_insight_is_on_by_default_and_no_longer_warned_about(tmp_path: Path) -> None:
     settings = _load(tmp_path, _with({("apps",): [{"appid": APPID}, {"appid": OTHER_APPID}]}))
-    [warning] = settings.not_built_warnings()
-    assert "Data Insights" in warning
-    assert "not built yet" in warning
-    assert APPID in warning
-    assert OTHER_APPID in warning
+    assert all(app.insight.enabled for app in settings.apps)
+    assert settings.not_built_warnings() == []
 
 
-def test_calls_are_warned_about_when_enabled(tmp_path: Path) -> None:
+def test_calls_are_no_longer_warned_about_now_that_they_are_built(tmp_path: Path) -> None:
     settings = _load(
         tmp_path,
         _with(
             {
                 ("apps",): [
                     {"appid": APPID, "insight": {"enabled": False}, "calls": {"enabled": True}},
-                    {"appid": OTHER_APPID, "insight": {"enabled": False}},
+                    {"appid": OTHER_APPID, "calls": {"enabled": True, "channels": ["lobby"]}},
                 ]
             }
         ),
     )
-    [warning] = settings.not_built_warnings()
-    assert "Call Inspector" in warning
-    assert APPID in warning
-    assert OTHER_APPID not in warning
-
-
-def test_both_features_give_two_warnings(tmp_path: Path) -> None:
-    settings = _load(tmp_path, _with({("apps", 0, "calls"): {"enabled": True}}))
-    assert len(settings.not_built_warnings()) == 2
+    assert settings.not_built_warnings() == []
 
 
 def test_nothing_to_warn_about_when_both_are_off(tmp_path: Path) -> None:

@@ -66,22 +66,49 @@ class AgoraClient:
         user_agent: str = DEFAULT_USER_AGENT,
     ) -> None:
         self._base_url = base_url
+        self._transport = transport
+        self._on_request = on_request
+        self._clock = clock
+        self._user_agent = user_agent
+        self._retired: list[ApiSession] = []
+        self._session = self._connect(base_url, customer_id, customer_secret, timeout_s)
+
+    def _connect(
+        self, base_url: str, customer_id: SecretStr, customer_secret: SecretStr, timeout_s: float
+    ) -> ApiSession:
         http = httpx.Client(
             base_url=base_url,
             auth=SecretBasicAuth(customer_id, customer_secret),
             timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
-            transport=transport,
-            headers={"Accept": "application/json", "User-Agent": user_agent},
+            transport=self._transport,
+            headers={"Accept": "application/json", "User-Agent": self._user_agent},
             follow_redirects=False,
         )
         redactor = Redactor(customer_id, customer_secret)
-        self._session = ApiSession(http, redactor, clock, on_request)
+        return ApiSession(http, redactor, self._clock, self._on_request)
+
+    def reconfigure(
+        self,
+        *,
+        base_url: str,
+        customer_id: SecretStr,
+        customer_secret: SecretStr,
+        timeout_s: float = 10.0,
+    ) -> None:
+        """Use another URL, credentials or timeout from the next request on (config reload).
+
+        Requests in flight finish on the old connection, which is closed with the client.
+        """
+        session = self._connect(base_url, customer_id, customer_secret, timeout_s)
+        self._retired.append(self._session)
+        self._session, self._base_url = session, base_url
 
     def __repr__(self) -> str:
         return f"AgoraClient(base_url={self._base_url!r})"
 
     def close(self) -> None:
-        self._session.close()
+        for session in (*self._retired, self._session):
+            session.close()
 
     def __enter__(self) -> Self:
         return self

@@ -36,8 +36,13 @@ def to_float(value: object) -> float:
     """An API number: a JSON number or a numeric string (NaN and inf pass through)."""
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number")
-    if isinstance(value, int | float):
-        return float(value)
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:  # beyond any float: as unusable as JSON's 1e999
+            return math.inf if value > 0 else -math.inf
+    if isinstance(value, float):
+        return value
     if isinstance(value, str):
         try:
             return float(value.strip())

@@ -38,6 +38,8 @@ Parser = Callable[[Mapping[str, Any]], T]
 
 _MAX_TEXT = 200
 REDACTED = "[redacted]"
+DEFAULT_ANSWER_S = 10.0
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
 
 class Redactor:
@@ -116,8 +118,25 @@ class ApiSession:
         query = {key: str(value) for key, value in params.items() if value is not None}
         # Lists stay comma separated as in the reference (uids=1,2), not 1%2C2.
         url = f"{endpoint.value}?{urlencode(query, safe=',', quote_via=quote)}"
+        # httpx times each read, not the answer: a body trickling in byte by byte
+        # would hold the poll (and shutdown) for ever. The whole answer gets one
+        # deadline, as long as one read may take.
+        deadline = self._clock() + (self._http.timeout.read or DEFAULT_ANSWER_S)
         try:
-            return self._http.get(url)
+            with self._http.stream("GET", url) as streamed:
+                body = bytearray()
+                for chunk in streamed.iter_bytes():  # decoded: the cap holds for gzip too
+                    body += chunk
+                    if self._clock() > deadline:
+                        raise RequestTimeoutError(endpoint, detail="the answer arrived too slowly")
+                    if len(body) > MAX_ANSWER_BYTES:
+                        detail = f"the answer is larger than {MAX_ANSWER_BYTES} bytes"
+                        raise InvalidResponseError(endpoint, detail=detail)
+                headers = streamed.headers.copy()
+                for name in ("Content-Encoding", "Content-Length", "Transfer-Encoding"):
+                    headers.pop(name, None)
+                status, request = streamed.status_code, streamed.request
+                return httpx.Response(status, headers=headers, content=bytes(body), request=request)
         except httpx.TimeoutException as exc:
             raise RequestTimeoutError(endpoint, detail=self._describe(exc)) from None
         except httpx.DecodingError as exc:
@@ -179,6 +198,10 @@ class ApiSession:
             raise InvalidResponseError(
                 endpoint, detail=self._redact.clip(str(exc)), **ctx
             ) from None
+        except (ValueError, TypeError, ArithmeticError, LookupError, RecursionError) as exc:
+            # A parser bug on some odd answer still leaves as the one typed error.
+            detail = f"the answer could not be read ({type(exc).__name__})"
+            raise InvalidResponseError(endpoint, detail=detail, **ctx) from None
 
     def _message(self, body: Mapping[str, Any]) -> str | None:
         message = body.get("message")

@@ -36,6 +36,63 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID, STRICT""",
         "INSERT INTO counters (name, value) VALUES ('windows_missed_total', 0)",
     ),
+    # 2: Data Insights points (ts and value as the API gave them) and the metric
+    # names the API accepted (the peak metrics have two spellings).
+    (
+        """CREATE TABLE insight_points (
+            key TEXT NOT NULL,
+            ts INTEGER NOT NULL,
+            value REAL NOT NULL,
+            PRIMARY KEY (key, ts)
+        ) WITHOUT ROWID, STRICT""",
+        """CREATE TABLE insight_names (
+            metric TEXT PRIMARY KEY,
+            name TEXT NOT NULL
+        ) WITHOUT ROWID, STRICT""",
+    ),
+    # 3: Call Inspector: inspected calls (metrics cursor, when the last window was
+    # fetched), their sessions, the newest sample per series, call-search cursors.
+    (
+        """CREATE TABLE calls (
+            appid TEXT NOT NULL,
+            call_id TEXT NOT NULL,
+            cname TEXT NOT NULL,
+            created_ts INTEGER NOT NULL,
+            destroyed_ts INTEGER,
+            finished INTEGER NOT NULL,
+            cursor INTEGER,
+            done_at REAL,
+            PRIMARY KEY (appid, call_id)
+        ) WITHOUT ROWID, STRICT""",
+        """CREATE TABLE call_sessions (
+            appid TEXT NOT NULL,
+            call_id TEXT NOT NULL,
+            sid TEXT NOT NULL,
+            uid INTEGER NOT NULL,
+            join_ts INTEGER NOT NULL,
+            leave_ts INTEGER,
+            finished INTEGER NOT NULL,
+            platform TEXT NOT NULL,
+            network TEXT NOT NULL,
+            device_type TEXT NOT NULL,
+            sdk_version TEXT NOT NULL,
+            PRIMARY KEY (appid, call_id, sid)
+        ) WITHOUT ROWID, STRICT""",
+        """CREATE TABLE call_samples (
+            appid TEXT NOT NULL,
+            call_id TEXT NOT NULL,
+            sid TEXT NOT NULL,
+            mid INTEGER NOT NULL,
+            peer_uid INTEGER NOT NULL,
+            ts INTEGER NOT NULL,
+            value REAL NOT NULL,
+            PRIMARY KEY (appid, call_id, sid, mid, peer_uid)
+        ) WITHOUT ROWID, STRICT""",
+        """CREATE TABLE call_cursors (
+            key TEXT PRIMARY KEY,
+            cursor INTEGER NOT NULL
+        ) WITHOUT ROWID, STRICT""",
+    ),
 )
 """Append only: entry ``n`` takes a database from user_version ``n`` to ``n + 1``."""
 

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import cast
 
 from exporter.clock import Clock, system_clock
+from exporter.store.calls import CallTable
 from exporter.store.data import (
     EMPTY_SERIES,
     SeriesData,
@@ -32,6 +33,7 @@ from exporter.store.data import (
     WindowValues,
     check_rows,
 )
+from exporter.store.insight import InsightTable
 from exporter.store.schema import DB_NAME, MIGRATIONS, StateDirError, state_error
 
 BUSY_TIMEOUT_MS = 5000
@@ -61,6 +63,10 @@ class Store:
         self._missed = 0
         self._published: StoreSnapshot | None = None
         self._conn: sqlite3.Connection | None = None
+        self.insight = InsightTable(transaction=self._transaction, write_lock=self._write_lock)
+        """Data Insights points and accepted metric names (same file, same rules)."""
+        self.calls = CallTable(transaction=self._transaction, write_lock=self._write_lock)
+        """Call Inspector calls, sessions, newest samples and search cursors (same rules)."""
         self._prepare_dir()
         try:
             self._conn = self._open()
@@ -181,6 +187,8 @@ class Store:
             key = keys.get(series_id)
             if key is not None:  # rows of an unknown series: never written by this code
                 self._series[key] = SeriesData.of(values)
+        self.insight.load(conn)
+        self.calls.load(conn)
         conn.execute("COMMIT")
 
     def _abandon(self) -> None:

@@ -1,0 +1,163 @@
+"""Channel drill-down: pick channels, see their quality, their users' and the worst users."""
+
+from __future__ import annotations
+
+from exporter import catalog
+from exporter.catalog import Scope
+from exporter.dashboards.families import (
+    BANDS,
+    REPLAY_NOTE,
+    TITLES,
+    app_variables,
+    quality_description,
+    quality_metrics,
+    realtime,
+)
+from exporter.dashboards.grafana import (
+    Json,
+    Query,
+    dashboard,
+    datasource_variable,
+    query_variable,
+    row,
+    table,
+    text,
+    timeseries,
+    widths,
+)
+
+UID = "agora-channel"
+CHANNEL = 'appid=~"$appid", product_type=~"$product_type", cname=~"$cname"'
+WORST = 10
+
+
+def variables() -> list[Json]:
+    shown = catalog.WINDOW_TIMESTAMP.name
+    return [
+        datasource_variable(),
+        *app_variables(),
+        query_variable(
+            "cname",
+            "Channel",
+            f'{shown}{{appid=~"$appid", product_type=~"$product_type", cname!=""}}',
+            "cname",
+            "Channels listed under apps[].realtime.channels in the exporter's config.",
+        ),
+    ]
+
+
+def _channel_panels() -> list[Json]:
+    """Users per channel and each rate averaged over the range, per channel."""
+    users = realtime("userCount", Scope.CHANNEL)
+    columns = {
+        TITLES[name]: (
+            Query(
+                f"avg_over_time({realtime(name, Scope.CHANNEL)}{{{CHANNEL}}}[$__range])",
+                instant=True,
+            ),
+            BANDS[name],
+        )
+        for name in quality_metrics()
+    }
+    return [
+        row("Channels"),
+        timeseries(
+            "Users per channel",
+            f"Users in each selected channel per 20 s window ({users}).",
+            [Query(f"{users}{{{CHANNEL}}}", "{{cname}} ({{product_type}})")],
+            unit="short",
+        ),
+        table(
+            "Channel quality over the range",
+            "Each rate averaged over the dashboard's time range per channel and product type, "
+            "coloured by its healthy band.",
+            columns,
+            unit="percentunit",
+            sort_by=TITLES["videoFreezeRate"],
+        ),
+    ]
+
+
+def _channel_quality_panels() -> list[Json]:
+    panels = [row("Channel quality (replayed 20 s windows)")]
+    metrics = quality_metrics()
+    for name, width in zip(metrics, widths(len(metrics), 2), strict=True):
+        panels.append(
+            timeseries(
+                f"{TITLES[name]} per channel",
+                quality_description(name, Scope.CHANNEL),
+                [
+                    Query(
+                        f"{realtime(name, Scope.CHANNEL)}{{{CHANNEL}}}",
+                        "{{cname}} ({{product_type}})",
+                    )
+                ],
+                unit="percentunit",
+                band=BANDS[name],
+                size=(width, 8),
+            )
+        )
+    return panels
+
+
+def _user_panels() -> list[Json]:
+    panels = [row("Users of the selected channels (uids listed in the config)")]
+    metrics = quality_metrics()
+    for name, width in zip(metrics, widths(len(metrics), 3), strict=True):
+        panels.append(
+            timeseries(
+                f"{TITLES[name]} per user",
+                quality_description(name, Scope.USER),
+                [
+                    Query(
+                        f"{realtime(name, Scope.USER)}{{{CHANNEL}}}",
+                        "{{cname}} uid {{uid}} ({{product_type}})",
+                    )
+                ],
+                unit="percentunit",
+                band=BANDS[name],
+                size=(width, 8),
+            )
+        )
+    return panels
+
+
+def _worst_user_panels() -> list[Json]:
+    panels = [row(f"Worst {WORST} users over the range")]
+    metrics = quality_metrics()
+    for name, width in zip(metrics, widths(len(metrics), 3), strict=True):
+        band = BANDS[name]
+        pick = "topk" if band.upper else "bottomk"
+        family = realtime(name, Scope.USER)
+        expr = f"{pick}({WORST}, avg_over_time({family}{{{CHANNEL}}}[$__range]))"
+        panels.append(
+            table(
+                f"Worst users: {TITLES[name].lower()}",
+                f"The {WORST} users with the worst average {TITLES[name].lower()} over the "
+                f"dashboard's time range ({family}).",
+                {TITLES[name]: (Query(expr, instant=True), band)},
+                unit="percentunit",
+                sort_by=TITLES[name],
+                descending=band.upper,
+                size=(width, 8),
+            )
+        )
+    return panels
+
+
+def build() -> Json:
+    panels = [
+        text("About these numbers", REPLAY_NOTE),
+        *_channel_panels(),
+        *_channel_quality_panels(),
+        *_user_panels(),
+        *_worst_user_panels(),
+    ]
+    return dashboard(
+        uid=UID,
+        title="Agora channel drill-down",
+        description="Quality of chosen Agora channels and of their listed users.",
+        variables=variables(),
+        panels=panels,
+        time_from="now-1h",
+    )

@@ -1,0 +1,226 @@
+"""Exporter health and quota: scrape and poll state, requests, quota, freshness, missed windows."""
+
+from __future__ import annotations
+
+from exporter import catalog
+from exporter.dashboards.families import QUOTA_ALERT_RATIO, REPLAY_NOTE, app_variables
+from exporter.dashboards.grafana import (
+    Band,
+    Json,
+    Query,
+    dashboard,
+    datasource_variable,
+    query_variable,
+    row,
+    stat,
+    text,
+    timeseries,
+)
+
+UID = "agora-exporter-health"
+EXPORTER = 'job=~"$job", instance=~"$instance"'
+APP = f'{EXPORTER}, appid=~"$appid"'
+SERIES = f'{APP}, product_type=~"$product_type"'
+UP_DOWN = [
+    {"type": "value", "options": {"0": {"text": "down", "color": "red", "index": 0}}},
+    {"type": "value", "options": {"1": {"text": "up", "color": "green", "index": 1}}},
+]
+UP_STEPS: list[Json] = [{"color": "red", "value": None}, {"color": "green", "value": 1}]
+NOTE = REPLAY_NOTE + (
+    "\n\nThe planner spends up to 90 % of each daily budget (headroom 0.1); retries and "
+    "backfills use the rest. *Data freshness* is the age of the newest window fetched; "
+    "AgoraDataStale fires past twice the poll interval plus a minute."
+)
+
+
+def variables() -> list[Json]:
+    build = catalog.BUILD_INFO.name
+    return [
+        datasource_variable(),
+        query_variable("job", "Job", build, "job", "Prometheus jobs scraping agora-exporter."),
+        query_variable(
+            "instance",
+            "Instance",
+            f'{build}{{job=~"$job"}}',
+            "instance",
+            "agora-exporter instances (one per Agora customer ID).",
+        ),
+        *app_variables(EXPORTER),
+    ]
+
+
+def _state_panels() -> list[Json]:
+    return [
+        row("State"),
+        stat(
+            "Scrape target",
+            "Prometheus' own up metric for the exporter: down means no Agora data at all.",
+            [Query(f"up{{{EXPORTER}}}", "{{instance}}")],
+            unit="none",
+            steps=UP_STEPS,
+            mappings=UP_DOWN,
+        ),
+        stat(
+            "Last poll per app",
+            f"{catalog.UP.help} ({catalog.UP.name})",
+            [Query(f"{catalog.UP.name}{{{APP}}}", "{{appid}}")],
+            unit="none",
+            steps=UP_STEPS,
+            mappings=UP_DOWN,
+        ),
+        *_age_panels(),
+    ]
+
+
+def _age_panels() -> list[Json]:
+    newest, shown = catalog.NEWEST_WINDOW_TIMESTAMP.name, catalog.WINDOW_TIMESTAMP.name
+    missed = catalog.WINDOWS_MISSED.name
+    return [
+        stat(
+            "Replay lag",
+            "Now minus the start of the window the real-time series show (replay mode).",
+            [Query(f"max(time() - {shown}{{{SERIES}}})")],
+            unit="s",
+        ),
+        stat(
+            "Freshest data",
+            "Age of the newest window fetched for any series: small whenever polls succeed.",
+            [Query(f"min(time() - {newest}{{{SERIES}}})")],
+            unit="s",
+        ),
+        stat(
+            "Windows missed",
+            f"{catalog.WINDOWS_MISSED.help} Over the dashboard's time range.",
+            [Query(f"sum(increase({missed}{{{EXPORTER}}}[$__range]))")],
+            unit="short",
+            steps=[{"color": "green", "value": None}, {"color": "red", "value": 1}],
+        ),
+        stat(
+            "Version",
+            f"{catalog.BUILD_INFO.help} ({catalog.BUILD_INFO.name})",
+            [Query(f"{catalog.BUILD_INFO.name}{{{EXPORTER}}}", "{{version}}")],
+            unit="none",
+            text_mode="name",
+        ),
+    ]
+
+
+def _request_panels() -> list[Json]:
+    requests, duration = catalog.API_REQUESTS.name, catalog.API_DURATION.name
+    rate = f"rate({requests}{{{EXPORTER}}}[$__rate_interval])"
+    buckets = f"rate({duration}_bucket{{{EXPORTER}}}[$__rate_interval])"
+    return [
+        row("Requests to the Agora API"),
+        timeseries(
+            "Requests by outcome",
+            f"{catalog.API_REQUESTS.help} Anything but success is an error class with its "
+            "own retry policy (see the README).",
+            [Query(f"sum by (outcome) ({rate})", "{{outcome}}")],
+            unit="reqps",
+            stack=True,
+        ),
+        timeseries(
+            "Requests by endpoint",
+            f"{catalog.API_REQUESTS.help} Per endpoint, all outcomes.",
+            [Query(f"sum by (endpoint) ({rate})", "{{endpoint}}")],
+            unit="reqps",
+            stack=True,
+        ),
+        timeseries(
+            "Request duration",
+            f"{catalog.API_DURATION.help} Median and 95th percentile per endpoint.",
+            [
+                Query(
+                    f"histogram_quantile({q}, sum by (le, endpoint) ({buckets}))",
+                    f"p{round(q * 100)} {{{{endpoint}}}}",
+                )
+                for q in (0.5, 0.95)
+            ],
+            unit="s",
+        ),
+        timeseries(
+            "Poll interval per budget",
+            f"{catalog.POLL_INTERVAL.help} Derived from the plan's quota at start.",
+            [Query(f"{catalog.POLL_INTERVAL.name}{{{EXPORTER}}}", "{{budget}}")],
+            unit="s",
+        ),
+    ]
+
+
+def _quota_panels() -> list[Json]:
+    used, limit = catalog.QUOTA_USED.name, catalog.QUOTA_LIMIT.name
+    return [
+        row("Quota"),
+        timeseries(
+            "Quota used against limit",
+            f"{catalog.QUOTA_USED.help} Divided by the limit, per budget and period; "
+            f"AgoraQuotaNearlyExhausted fires above {QUOTA_ALERT_RATIO:.0%} of the day.",
+            [
+                Query(
+                    f"{used}{{{EXPORTER}}} / {limit}{{{EXPORTER}}}",
+                    "{{budget}} per {{period}}",
+                )
+            ],
+            unit="percentunit",
+            band=Band(QUOTA_ALERT_RATIO, upper=True),
+        ),
+        timeseries(
+            "Requests in the last 24 h",
+            f"Requests sent in the last 24 h ({used}) and the daily limit ({limit}), per budget.",
+            [
+                Query(f'{used}{{{EXPORTER}, period="day"}}', "{{budget}} used"),
+                Query(f'{limit}{{{EXPORTER}, period="day"}}', "{{budget}} limit"),
+            ],
+            unit="short",
+        ),
+    ]
+
+
+def _freshness_panels() -> list[Json]:
+    newest, daily = catalog.NEWEST_WINDOW_TIMESTAMP.name, catalog.DAILY_TIMESTAMP.name
+    interval = f'{catalog.POLL_INTERVAL.name}{{{EXPORTER}, budget="realtime"}}'
+    missed = catalog.WINDOWS_MISSED.name
+    return [
+        row("Freshness"),
+        timeseries(
+            "Data freshness",
+            f"time() - {newest}: age of the newest window fetched, oldest and freshest "
+            "series per app and product type, against AgoraDataStale's threshold.",
+            [
+                Query(f"max by (appid, product_type) (time() - {newest}{{{SERIES}}})", "oldest"),
+                Query(f"min by (appid, product_type) (time() - {newest}{{{SERIES}}})", "newest"),
+                Query(f"2 * max({interval}) + 60", "stale threshold"),
+            ],
+            unit="s",
+        ),
+        timeseries(
+            "Windows missed per hour",
+            catalog.WINDOWS_MISSED.help,
+            [Query(f"increase({missed}{{{EXPORTER}}}[1h])", "{{instance}}")],
+            unit="short",
+        ),
+        timeseries(
+            "Daily data age",
+            f"time() - {daily}: how old the day shown by the daily families is.",
+            [Query(f"max by (appid) (time() - {daily}{{{APP}}})", "{{appid}}")],
+            unit="s",
+            size=(24, 8),
+        ),
+    ]
+
+
+def build() -> Json:
+    panels = [
+        text("About these numbers", NOTE, size=(24, 4)),
+        *_state_panels(),
+        *_request_panels(),
+        *_quota_panels(),
+        *_freshness_panels(),
+    ]
+    return dashboard(
+        uid=UID,
+        title="Agora exporter health and quota",
+        description="Is agora-exporter polling, within quota, and how fresh is its data.",
+        variables=variables(),
+        panels=panels,
+    )

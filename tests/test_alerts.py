@@ -1,0 +1,264 @@
+"""The alert rules: promtool's checks and unit tests, the mixin conventions, the runbooks,
+and the demo's own incidents firing the freeze alerts at the compose setup's scrape rate."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exporter import catalog
+from exporter.catalog import Scope
+from exporter.dashboards.families import BANDS, QUOTA_ALERT_RATIO
+from exporter.demo import DEMO_APPID
+from exporter.simulator.traffic import TrafficModel
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
+RULE_TESTS = sorted((ROOT / "deploy" / "prometheus" / "tests").glob("*.yml"))
+ALERTMANAGER = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+README = ROOT / "README.md"
+RUNBOOK_BASE = "https://github.com/agora-exporter/agora-exporter/blob/main/README.md#"
+SEVERITIES = {"critical", "warning", "info"}
+DEMO_SEED = 42
+COMPOSE_SCRAPE_S = 15  # deploy/prometheus/prometheus.yml
+DAY_START = 1_699_920_000  # 2023-11-14 00:00 UTC: any stretch of the demo will do
+SPAN_S = 6 * 3600  # eight incidents; a whole day takes promtool 12 s
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is missing: install Debian's prometheus package (.ci/run does)")
+    return found
+
+
+def _groups() -> list[dict[str, Any]]:
+    groups: list[dict[str, Any]] = yaml.safe_load(RULES.read_text())["groups"]
+    return groups
+
+
+def _alerts() -> list[dict[str, Any]]:
+    return [rule for group in _groups() for rule in group["rules"] if "alert" in rule]
+
+
+def _recorded() -> set[str]:
+    return {rule["record"] for group in _groups() for rule in group["rules"] if "record" in rule}
+
+
+def _known_names() -> set[str]:
+    names = {catalog.API_DURATION.name + "_bucket", "up", *_recorded()}
+    for metric in catalog.REALTIME_METRICS.values():
+        names.update(family for family in metric.families.values())
+    names.update(metric.daily_family for metric in catalog.INSIGHT_METRICS.values())
+    names.update(metric.name for metric in catalog.SELF_METRICS)
+    return names
+
+
+def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_binary("promtool"), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+# -- promtool -----------------------------------------------------------------------------
+
+
+@pytest.mark.prometheus
+def test_promtool_check_rules_accepts_the_shipped_rules() -> None:
+    done = _promtool("check", "rules", str(RULES))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.prometheus
+def test_promtool_unit_tests_of_every_alert_pass() -> None:
+    done = _promtool("test", "rules", *map(str, RULE_TESTS))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_alert_has_a_test_that_fires_it_and_one_that_does_not() -> None:
+    fires: set[str] = set()
+    quiet: set[str] = set()
+    for path in RULE_TESTS:
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            for check in case.get("alert_rule_test", []):
+                (fires if check.get("exp_alerts") else quiet).add(check["alertname"])
+    names = {rule["alert"] for rule in _alerts()}
+    assert names - fires == set(), "alerts no unit test fires"
+    assert names - quiet == set(), "alerts no unit test keeps quiet"
+
+
+# -- conventions ------------------------------------------------------------------------
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    headings = re.findall(r"^#+ (.+)$", markdown, flags=re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("rule", _alerts(), ids=lambda rule: f"{rule['alert']} follows the mixin")
+def test_alert_follows_the_mixin_conventions(rule: dict[str, Any]) -> None:
+    assert re.fullmatch(r"Agora[A-Z][A-Za-z0-9]+", rule["alert"])
+    assert rule["labels"]["severity"] in SEVERITIES
+    annotations = rule["annotations"]
+    assert set(annotations) == {"summary", "description", "runbook_url"}
+    assert annotations["summary"].endswith(".")
+    assert annotations["runbook_url"] == RUNBOOK_BASE + rule["alert"].lower()
+
+
+def test_every_runbook_url_lands_on_a_readme_section_that_says_what_to_check_and_do() -> None:
+    text = README.read_text()
+    anchors = _anchors(text)
+    for rule in _alerts():
+        anchor = rule["annotations"]["runbook_url"].split("#", 1)[1]
+        assert anchor in anchors, f"README has no section #{anchor} for {rule['alert']}"
+        section = text.split(f"### {rule['alert']}\n", 1)[1].split("\n### ", 1)[0]
+        for part in ("What it means", "What to check", "What to do"):
+            assert part in section, f"the runbook of {rule['alert']} lacks {part!r}"
+
+
+def test_every_metric_the_rules_read_is_in_the_catalog() -> None:
+    known = _known_names()
+    for group in _groups():
+        for rule in group["rules"]:
+            used = set(re.findall(r"(?<![:\w])(agora_[a-z0-9_]+|up)(?![:\w])", rule["expr"]))
+            used |= set(re.findall(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b", rule["expr"]))
+            assert used <= known, f"{rule.get('alert') or rule['record']} reads {used - known}"
+
+
+def test_quality_alerts_use_the_dashboards_healthy_bands_at_both_scopes() -> None:
+    covered = set()
+    for rule in _alerts():
+        if rule["labels"].get("scope") not in ("project", "channel"):
+            continue
+        metric = rule["labels"]["metric"]
+        scope = Scope.PROJECT if rule["labels"]["scope"] == "project" else Scope.CHANNEL
+        band = BANDS[metric]
+        family = catalog.REALTIME_METRICS[metric].family(scope)
+        comparison = f"{family} {'>' if band.upper else '<'} {band.limit:g}"
+        assert rule["expr"].startswith(comparison), rule["alert"]
+        assert rule["for"] == "5m"
+        covered.add((metric, scope))
+    wanted = {"audioFreezeRate", "videoFreezeRate", "joinSuccessIn5sRate", "networkDelay"}
+    assert covered == {(metric, scope) for metric in wanted for scope in Scope if scope != "user"}
+
+
+def test_quota_alert_threshold_is_the_one_the_health_dashboard_draws() -> None:
+    (rule,) = [rule for rule in _alerts() if rule["alert"] == "AgoraQuotaNearlyExhausted"]
+    assert rule["expr"].endswith(f"> {QUOTA_ALERT_RATIO}")
+
+
+def test_alertmanager_example_routes_every_severity_and_inhibits_on_labels_the_rules_set() -> None:
+    config = yaml.safe_load(ALERTMANAGER.read_text())
+    receivers = {receiver["name"] for receiver in config["receivers"]}
+    routes = config["route"]["routes"]
+    assert config["route"]["receiver"] in receivers
+    assert {route["receiver"] for route in routes} <= receivers
+    routed = {m.split('"')[1] for route in routes for m in route["matchers"]}
+    assert routed == SEVERITIES
+    labels = {name for rule in _alerts() for name in rule["labels"]}
+    for rule in config["inhibit_rules"]:
+        assert set(rule["equal"]) <= labels | {"appid", "product_type", "instance"}
+
+
+# -- the demo trips the freeze alerts ----------------------------------------------------
+
+
+def _humanize_percentage(value: float) -> str:
+    """Prometheus' humanizePercentage: Go's %.4g of value x 100."""
+    return f"{value * 100:.4g}%"
+
+
+def _render(template: str, labels: dict[str, str], value: float) -> str:
+    text = template.replace("{{ $value | humanizePercentage }}", _humanize_percentage(value))
+    text = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], text)
+    assert "{{" not in text, f"this test renders only $value and $labels: {text}"
+    return text
+
+
+def _scraped(traffic: TrafficModel, product_type: str, metric: str) -> list[float | None]:
+    """What a 15 s scrape of a replaying series sees (the replay lag only shifts it)."""
+    seen: list[float | None] = []
+    for at in range(DAY_START, DAY_START + SPAN_S, COMPOSE_SCRAPE_S):
+        value = traffic.realtime(DEMO_APPID, product_type, metric, at - at % 20)
+        seen.append(None if value is None else float(value))
+    return seen
+
+
+def _incident_checks(
+    rule: dict[str, Any], labels: dict[str, str], values: list[float | None], traffic: TrafficModel
+) -> Iterator[dict[str, Any]]:
+    """Per incident: firing 5 minutes after the first bad scrape; quiet before the next one."""
+    incidents = traffic.incidents(DEMO_APPID, DAY_START + 600, DAY_START + SPAN_S - 900)
+    for incident, following in zip(incidents, [*incidents[1:], None], strict=True):
+        begin = (incident.start - DAY_START) // COMPOSE_SCRAPE_S
+        first = next(i for i in range(begin, len(values)) if (values[i] or 0) > 0.03)
+        fires_at = first + 300 // COMPOSE_SCRAPE_S
+        alert = {**labels, "severity": "warning", **rule["labels"]}
+        annotations = {
+            key: _render(text, alert, values[fires_at] or 0.0)
+            for key, text in rule["annotations"].items()
+        }
+        yield {
+            "eval_time": f"{fires_at * COMPOSE_SCRAPE_S}s",
+            "alertname": rule["alert"],
+            "exp_alerts": [{"exp_labels": alert, "exp_annotations": annotations}],
+        }
+        if following is not None:
+            calm = (incident.end + following.start) // 2 - DAY_START
+            yield {"eval_time": f"{calm}s", "alertname": rule["alert"], "exp_alerts": []}
+
+
+def _demo_day_rule_test(directory: Path) -> Path:
+    """One promtool test group per series: the demo's values for six hours, and the checks."""
+    traffic = TrafficModel(seed=DEMO_SEED)
+    rules = {rule["alert"]: rule for rule in _alerts()}
+    cases = [
+        ("AgoraVideoFreezeRateHigh", "Native", "videoFreezeRate"),
+        ("AgoraVideoFreezeRateHigh", "WebRTC", "videoFreezeRate"),
+        ("AgoraAudioFreezeRateHigh", "Native", "audioFreezeRate"),
+    ]
+    interval = f"{COMPOSE_SCRAPE_S}s"
+    groups = []
+    for alertname, product_type, metric in cases:
+        labels = {"job": "agora-exporter", "instance": "exporter:10042"}
+        labels |= {"appid": DEMO_APPID, "product_type": product_type}
+        values = _scraped(traffic, product_type, metric)
+        family = catalog.REALTIME_METRICS[metric].family(Scope.PROJECT)
+        selector = ",".join(f'{key}="{value}"' for key, value in labels.items())
+        text = " ".join("_" if v is None else repr(v) for v in values)
+        groups.append(
+            {
+                "interval": interval,
+                "input_series": [{"series": f"{family}{{{selector}}}", "values": text}],
+                "alert_rule_test": list(
+                    _incident_checks(rules[alertname], labels, values, traffic)
+                ),
+            }
+        )
+    test_file = directory / "demo_day_test.yml"
+    document = {"rule_files": [str(RULES)], "evaluation_interval": interval, "tests": groups}
+    test_file.write_text(yaml.safe_dump(document, width=1 << 20))
+    return test_file
+
+
+@pytest.mark.prometheus
+def test_every_demo_incident_fires_the_freeze_alerts_five_minutes_after_it_shows(
+    tmp_path: Path,
+) -> None:
+    test_file = _demo_day_rule_test(tmp_path)
+    groups = yaml.safe_load(test_file.read_text())["tests"]
+    firing = [
+        check for group in groups for check in group["alert_rule_test"] if check["exp_alerts"]
+    ]
+    # One project-wide incident every 45 minutes, each seen by three series.
+    assert len(firing) >= 3 * 6
+    done = _promtool("test", "rules", str(test_file))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr

@@ -1,0 +1,216 @@
+"""The Grafana dashboards and their provisioning: generated from the catalog, and conventional.
+
+A real Prometheus runs every panel query in tests/test_prometheus_e2e.py; these
+tests read the JSON only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exporter import catalog
+from exporter.catalog import Scope
+from exporter.dashboards import dashboards, render_all
+from exporter.dashboards.families import BANDS
+
+ROOT = Path(__file__).resolve().parent.parent
+BOARDS = {
+    path.stem: json.loads(path.read_text()) for path in (ROOT / "grafana/dashboards").glob("*.json")
+}
+PROVISIONING = ROOT / "grafana" / "provisioning"
+METRIC = re.compile(r"\b(agora_[a-z0-9_]+|up)\b")
+WIDTH = 24
+
+
+def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    return [panel for panel in board["panels"] if panel["type"] not in ("row", "text")]
+
+
+def _exprs(panel: dict[str, Any]) -> list[str]:
+    return [target["expr"] for target in panel["targets"]]
+
+
+def _catalog_names() -> set[str]:
+    names = {"up", catalog.API_DURATION.name + "_bucket"}
+    for metric in catalog.REALTIME_METRICS.values():
+        names.update(metric.families.values())
+    names.update(metric.daily_family for metric in catalog.INSIGHT_METRICS.values())
+    names.update(metric.name for metric in catalog.SELF_METRICS)
+    return names
+
+
+def _variable(board: dict[str, Any], name: str) -> dict[str, Any]:
+    (found,) = [v for v in board["templating"]["list"] if v["name"] == name]
+    return found
+
+
+def test_committed_dashboards_and_prometheus_rule_are_what_make_dashboards_renders() -> None:
+    for relative, text in render_all(ROOT).items():
+        path = ROOT / relative
+        assert path.exists(), f"{relative} is missing: run `make dashboards`"
+        assert path.read_text() == text, f"{relative} is out of date: run `make dashboards`"
+    assert set(BOARDS) == {f"{uid}" for uid in dashboards()}
+
+
+def test_renaming_a_family_in_the_catalog_renames_it_in_every_dashboard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    metric = catalog.REALTIME_METRICS["videoFreezeRate"]
+    families = {**metric.families, Scope.PROJECT: "agora_realtime_renamed_ratio"}
+    renamed = dataclasses.replace(metric, families=families)
+    monkeypatch.setitem(catalog.REALTIME_METRICS, "videoFreezeRate", renamed)
+    text = json.dumps(dashboards())
+    assert "agora_realtime_renamed_ratio" in text
+    assert "agora_realtime_video_freeze_ratio" not in text
+
+
+@pytest.mark.parametrize("uid", sorted(BOARDS), ids=lambda uid: f"{uid} is self-contained")
+def test_dashboard_has_a_fixed_uid_and_reads_prometheus_through_a_datasource_variable(
+    uid: str,
+) -> None:
+    board = BOARDS[uid]
+    assert board["uid"] == uid
+    assert "__inputs" not in board
+    assert "${DS_" not in json.dumps(board)
+    datasource = _variable(board, "datasource")
+    assert (datasource["type"], datasource["query"]) == ("datasource", "prometheus")
+    for panel in _panels(board):
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}"
+
+
+@pytest.mark.parametrize("uid", sorted(BOARDS), ids=lambda uid: f"{uid} filters by label_values")
+def test_dashboard_filters_by_app_and_product_type_from_label_values(uid: str) -> None:
+    board = BOARDS[uid]
+    wanted = ["appid", "product_type"] + (["cname"] if uid == "agora-channel" else [])
+    for name in wanted:
+        variable = _variable(board, name)
+        assert variable["type"] == "query"
+        assert re.fullmatch(rf"label_values\(.+, {name}\)", variable["definition"])
+        assert variable["datasource"]["uid"] == "${datasource}"
+        assert variable["multi"]
+        assert variable["includeAll"]
+    used = " ".join(expr for panel in _panels(board) for expr in _exprs(panel))
+    assert all(f"${name}" in used for name in wanted)
+
+
+@pytest.mark.parametrize("uid", sorted(BOARDS), ids=lambda uid: f"{uid} explains its panels")
+def test_every_panel_has_a_description_and_a_unit(uid: str) -> None:
+    for panel in _panels(BOARDS[uid]):
+        assert len(panel["description"]) > 20, panel["title"]
+        assert panel["fieldConfig"]["defaults"]["unit"], panel["title"]
+
+
+@pytest.mark.parametrize("uid", sorted(BOARDS), ids=lambda uid: f"{uid} notes the replay lag")
+def test_every_dashboard_notes_the_replay_lag(uid: str) -> None:
+    notes = [p for p in BOARDS[uid]["panels"] if p["type"] == "text"]
+    assert any("replay" in note["options"]["content"].lower() for note in notes)
+
+
+def test_every_quality_panel_draws_its_metrics_healthy_band() -> None:
+    by_family = {}
+    for name, band in BANDS.items():
+        for family in catalog.REALTIME_METRICS[name].families.values():
+            by_family[family] = band
+        by_family[catalog.INSIGHT_METRICS[name].daily_family] = band
+    checked = 0
+    for board in BOARDS.values():
+        for panel in _panels(board):
+            for index, expr in enumerate(_exprs(panel)):
+                bands = {by_family[name] for name in METRIC.findall(expr) if name in by_family}
+                if not bands:
+                    continue
+                (band,) = bands
+                assert _steps(panel, index) == band.steps(), panel["title"]
+                assert panel["fieldConfig"]["defaults"]["unit"] == "percentunit"
+                checked += 1
+    assert checked >= 3 * len(BANDS)
+
+
+def _steps(panel: dict[str, Any], index: int) -> list[dict[str, Any]]:
+    """The threshold steps a target's values are coloured with (table columns override)."""
+    overrides = panel["fieldConfig"]["overrides"]
+    if panel["type"] == "table":
+        properties = overrides[index]["properties"]
+        (thresholds,) = [p["value"] for p in properties if p["id"] == "thresholds"]
+        steps: list[dict[str, Any]] = thresholds["steps"]
+        return steps
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    return steps
+
+
+def test_every_metric_a_panel_or_variable_reads_is_in_the_catalog() -> None:
+    known = _catalog_names()
+    for board in BOARDS.values():
+        queries = [v.get("definition", "") for v in board["templating"]["list"]]
+        queries += [expr for panel in _panels(board) for expr in _exprs(panel)]
+        for query in queries:
+            assert set(METRIC.findall(query)) <= known, query
+
+
+def test_the_dashboards_cover_what_the_issue_asks_for() -> None:
+    def reads(uid: str) -> set[str]:
+        return {n for p in _panels(BOARDS[uid]) for e in _exprs(p) for n in METRIC.findall(e)}
+
+    overview = reads("agora-overview")
+    assert {"agora_realtime_users", "agora_realtime_channels", "agora_daily_users"} <= overview
+    assert {catalog.REALTIME_METRICS[name].family(Scope.PROJECT) for name in BANDS} <= overview
+    assert {catalog.INSIGHT_METRICS[name].daily_family for name in BANDS} <= overview
+    channel = reads("agora-channel")
+    assert {catalog.REALTIME_METRICS[n].family(Scope.CHANNEL) for n in BANDS} <= channel
+    assert {catalog.REALTIME_METRICS[n].family(Scope.USER) for n in BANDS} <= channel
+    health = reads("agora-exporter-health")
+    self_metrics = {
+        catalog.API_REQUESTS.name,
+        catalog.QUOTA_USED.name,
+        catalog.QUOTA_LIMIT.name,
+        catalog.POLL_INTERVAL.name,
+        catalog.NEWEST_WINDOW_TIMESTAMP.name,
+        catalog.WINDOWS_MISSED.name,
+    }
+    assert self_metrics <= health
+    worst = [p for p in _panels(BOARDS["agora-channel"]) if p["title"].startswith("Worst users")]
+    assert len(worst) == len(BANDS)
+
+
+@pytest.mark.parametrize("uid", sorted(BOARDS), ids=lambda uid: f"{uid} tiles the grid")
+def test_panels_tile_the_grid_without_overlapping(uid: str) -> None:
+    taken: set[tuple[int, int]] = set()
+    ids = [panel["id"] for panel in BOARDS[uid]["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in BOARDS[uid]["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] >= 0, panel["title"]
+        assert grid["x"] + grid["w"] <= WIDTH, panel["title"]
+        cells = {
+            (x, y)
+            for x in range(grid["x"], grid["x"] + grid["w"])
+            for y in range(grid["y"], grid["y"] + grid["h"])
+        }
+        assert not cells & taken, panel["title"]
+        taken |= cells
+
+
+def test_provisioning_files_use_api_version_1_and_find_the_dashboards() -> None:
+    sources = yaml.safe_load((PROVISIONING / "datasources" / "agora.yml").read_text())
+    providers = yaml.safe_load((PROVISIONING / "dashboards" / "agora.yml").read_text())
+    assert sources["apiVersion"] == 1
+    assert providers["apiVersion"] == 1
+    (prometheus,) = [s for s in sources["datasources"] if s["type"] == "prometheus"]
+    assert prometheus["isDefault"] is True
+    (provider,) = providers["providers"]
+    assert provider["type"] == "file"
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    mounts = compose["services"]["grafana"]["volumes"]
+    assert f"../grafana/dashboards:{provider['options']['path']}:ro" in mounts
+    assert "../grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
+    assert prometheus["url"] == "http://prometheus:9090"
+    assert "prometheus" in compose["services"]
