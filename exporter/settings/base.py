@@ -1,0 +1,56 @@
+"""Constants and the one error type of the configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from exporter.plans import Plan
+
+ENV_PREFIX = "AGORA_EXPORTER_"
+ENV_DELIMITER = "__"
+SECRET_KEYS = ("customer_id", "customer_secret")
+SECRET_FILES = {
+    "customer_id": ("agora__customer_id", "customer_id"),
+    "customer_secret": ("agora__customer_secret", "customer_secret"),
+}
+REALTIME_PLANS = (Plan.PREMIUM, Plan.ENTERPRISE)
+HIDDEN = "(hidden)"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message is one readable block.
+
+    ``problems`` holds one line per problem, each naming the key.
+    """
+
+    def __init__(self, problems: str | Iterable[str], *, source: str | None = None) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.source = source
+        lines = []
+        if len(self.problems) > 1:
+            where = f" ({source})" if source else ""
+            lines.append(f"{len(self.problems)} problems in the configuration{where}:")
+            lines += [f"  - {problem}" for problem in self.problems]
+        else:
+            lines += self.problems
+        super().__init__("\n".join(lines))
+
+
+def _dotted(loc: Iterable[str | int]) -> str:
+    text = ""
+    for segment in loc:
+        if isinstance(segment, int):
+            text += f"[{segment}]"
+        else:
+            text += ("." if text else "") + str(segment)
+    return text or "(top level)"
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, Mapping):
+        return "mapping"
+    if isinstance(value, list | tuple):
+        return "list"
+    if value is None:
+        return "null"
+    return type(value).__name__

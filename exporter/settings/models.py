@@ -1,0 +1,215 @@
+"""The configuration's pydantic models: the YAML format of DESIGN.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+)
+
+from exporter.catalog import PRODUCT_TYPES, QUALITY_METRICS, USAGE_METRICS
+from exporter.plans import Plan
+from exporter.settings.fields import (
+    BudgetKey,
+    Credential,
+    PositiveCount,
+    ProductType,
+    QualityMetric,
+    Uid,
+    UsageMetric,
+    _appid,
+    _base_url,
+    _cname,
+    _custom,
+    _no_duplicates,
+    _plan,
+    _split_commas,
+)
+
+# ---------------------------------------------------------------------------
+# Models
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QuotaSettings(_Section):
+    """``agora.quota.<budget>``: limits replacing the plan's on one budget."""
+
+    per_second: PositiveCount | None = Field(
+        None, description="requests allowed per second, a whole number > 0"
+    )
+    per_minute: PositiveCount | None = Field(
+        None, description="requests allowed per minute, a whole number > 0"
+    )
+    per_day: PositiveCount | None = Field(
+        None, description="requests allowed per day, a whole number > 0"
+    )
+
+
+class AgoraSettings(_Section):
+    base_url: Annotated[str, BeforeValidator(_base_url)] = Field(
+        "https://api.agora.io", description="the API's URL, default https://api.agora.io"
+    )
+    customer_id: Credential = Field(
+        description="the RESTful API customer ID from Agora Console > RESTful API; "
+        "also from the secrets file customer_id or AGORA_EXPORTER_AGORA__CUSTOMER_ID"
+    )
+    customer_secret: Credential = Field(
+        description="the RESTful API customer secret from Agora Console > RESTful API; "
+        "also from the secrets file customer_secret or AGORA_EXPORTER_AGORA__CUSTOMER_SECRET"
+    )
+    plan: Annotated[Plan, BeforeValidator(_plan)] = Field(
+        description="the account's pricing plan: premium or enterprise"
+    )
+    quota: dict[BudgetKey, QuotaSettings] = Field(
+        default_factory=dict,
+        description="overrides of the plan's limits per budget, e.g. "
+        "realtime: {per_minute: 10, per_day: 1440}",
+    )
+    headroom: float = Field(
+        0.1,
+        ge=0.0,
+        le=0.9,
+        description="share of each daily budget kept for retries, from 0 to 0.9 (default 0.1)",
+    )
+    timeout_s: float = Field(
+        10.0, gt=0, description="seconds to wait for one API answer, a number > 0 (default 10)"
+    )
+
+
+class ExpositionSettings(_Section):
+    mode: Literal["replay", "latest"] = Field(
+        "replay", description="replay (every window, delayed) or latest (newest window)"
+    )
+    timestamps: bool = Field(False, description="true or false (default false)")
+
+
+class ChannelSettings(_Section):
+    cname: Annotated[str, BeforeValidator(_cname)] = Field(
+        description="the channel name, as the app passes it to joinChannel"
+    )
+    uids: Annotated[list[Uid], BeforeValidator(_split_commas)] = Field(
+        default_factory=list,
+        description="user IDs (whole numbers >= 0) whose quality is polled per user",
+    )
+
+
+class RealtimeSettings(_Section):
+    usage: Annotated[list[UsageMetric], BeforeValidator(_split_commas)] = Field(
+        default_factory=lambda: list(USAGE_METRICS),
+        description="usage metrics, from: " + ", ".join(USAGE_METRICS),
+    )
+    quality: Annotated[list[QualityMetric], BeforeValidator(_split_commas)] = Field(
+        default_factory=lambda: list(QUALITY_METRICS),
+        description="quality metrics, from: " + ", ".join(QUALITY_METRICS),
+    )
+    channels: list[ChannelSettings] = Field(
+        default_factory=list, description="channels polled per channel (and per user)"
+    )
+
+    @field_validator("usage", "quality")
+    @classmethod
+    def _unique_metrics(cls, value: list[str]) -> list[str]:
+        _no_duplicates(value, "metric")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_cnames(cls, value: list[ChannelSettings]) -> list[ChannelSettings]:
+        seen: dict[str, int] = {}
+        for index, channel in enumerate(value):
+            if channel.cname in seen:
+                raise _custom(
+                    "duplicate_cname",
+                    f"channel {channel.cname!r} is listed twice (channels[{seen[channel.cname]}] "
+                    f"and channels[{index}]); merge their uids into one entry",
+                    at=f"[{index}].cname",
+                )
+            seen[channel.cname] = index
+        return value
+
+
+class InsightSettings(_Section):
+    enabled: bool = Field(True, description="true or false (default true)")
+    hourly_quality: bool = Field(False, description="true or false (default false)")
+
+
+class CallsSettings(_Section):
+    enabled: bool = Field(False, description="true or false (default false)")
+    channels: list[Annotated[str, BeforeValidator(_cname)]] = Field(
+        default_factory=list, description="channel names to inspect calls of"
+    )
+    max_calls: PositiveCount = Field(50, description="a whole number > 0 (default 50)")
+    max_sessions_per_call: PositiveCount = Field(20, description="a whole number > 0 (default 20)")
+
+
+class AppSettings(_Section):
+    appid: Annotated[str, BeforeValidator(_appid)] = Field(
+        description="the project's 32-character App ID from Agora Console"
+    )
+    product_types: Annotated[list[ProductType], BeforeValidator(_split_commas)] = Field(
+        default_factory=lambda: list(PRODUCT_TYPES),
+        min_length=1,
+        description="product types, from: " + ", ".join(PRODUCT_TYPES),
+    )
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    insight: InsightSettings = Field(default_factory=InsightSettings)
+    calls: CallsSettings = Field(default_factory=CallsSettings)
+
+    @field_validator("product_types")
+    @classmethod
+    def _unique_product_types(cls, value: list[str]) -> list[str]:
+        _no_duplicates(value, "product type")
+        return value
+
+
+class Settings(_Section):
+    """The whole configuration, validated once; see DESIGN.md for the format."""
+
+    agora: AgoraSettings
+    secrets_dir: Path | None = Field(
+        None, description="a directory holding the files customer_id and customer_secret"
+    )
+    state_dir: Path = Field(
+        Path("./state"), description="directory for the SQLite state (default ./state)"
+    )
+    exposition: ExpositionSettings = Field(default_factory=ExpositionSettings)
+    apps: list[AppSettings] = Field(
+        min_length=1,
+        description="at least one app: apps: [{appid: <32 hex characters>}]",
+    )
+
+    _ignored_environment: tuple[str, ...] = PrivateAttr(default=())
+
+    @field_validator("apps")
+    @classmethod
+    def _unique_appids(cls, value: list[AppSettings]) -> list[AppSettings]:
+        seen: dict[str, int] = {}
+        for index, app in enumerate(value):
+            if app.appid in seen:
+                raise _custom(
+                    "duplicate_appid",
+                    f"appid {app.appid} is listed twice (apps[{seen[app.appid]}] and "
+                    f"apps[{index}]); merge the two entries into one",
+                    at=f"[{index}].appid",
+                )
+            seen[app.appid] = index
+        return value
+
+    def not_built_warnings(self) -> list[str]:
+        """One sentence per enabled feature this release does not build yet (none left)."""
+        warnings: list[str] = []
+        return warnings
+
+    def ignored_environment(self) -> list[str]:
+        """``AGORA_EXPORTER_*`` variables that named no setting and were ignored."""
+        return list(self._ignored_environment)
