@@ -17,7 +17,7 @@ from types import FrameType
 import httpx
 from prometheus_client import CollectorRegistry
 
-from exporter.agora import AgoraClient, RequestRecord
+from exporter.agora import ALL_OUTCOMES, AgoraClient, RequestRecord
 from exporter.calls.fetch import CallFetcher
 from exporter.calls.inspector import CallInspector
 from exporter.calls.view import EMPTY_CALLS
@@ -27,7 +27,7 @@ from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
 from exporter.insight.view import EMPTY_INSIGHT
 from exporter.planning import PollPlan, make_plan
-from exporter.plans import Budget
+from exporter.plans import Budget, Endpoint
 from exporter.poller import Poller, Sleep, make_sleep
 from exporter.quota import periods, used_since
 from exporter.scheduler import PollScheduler
@@ -269,6 +269,14 @@ def build_app(
     for warning in settings.not_built_warnings():
         log.warning("%s", warning)
     stats = RuntimeStats()
+    stats.preset_requests(
+        endpoints=[
+            endpoint.label
+            for endpoint in Endpoint
+            if endpoint.budget in plan.budgets and plan.budgets[endpoint.budget].series > 0
+        ],
+        outcomes=ALL_OUTCOMES,
+    )
     lock = StateDirLock(settings.state_dir).acquire()
     try:
         store = Store(settings.state_dir, clock=clock)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 DURATION_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -77,6 +78,16 @@ class RuntimeStats:
     def version(self) -> int:
         """Bumped by every change: /metrics reuses its rendering while it stays the same."""
         return self._version
+
+    def preset_requests(self, *, endpoints: Iterable[str], outcomes: Iterable[str]) -> None:
+        """Start every (endpoint, outcome) counter at 0, so ``increase()`` in an
+        alert sees the very first failure after a restart."""
+        outcomes = tuple(outcomes)
+        with self._lock:
+            for endpoint in endpoints:
+                for outcome in outcomes:
+                    self._requests.setdefault((endpoint, outcome), 0)
+            self._version += 1
 
     def record_request(self, *, endpoint: str, outcome: str, duration_s: float) -> None:
         """One HTTP request to Agora (the app feeds this from the client's hook)."""

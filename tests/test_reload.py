@@ -200,6 +200,14 @@ def _serving(port: int) -> bool:
         return False
 
 
+def _wait_serving(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    def up() -> bool:
+        assert process.poll() is None, f"the exporter exited: {log.read_text()}"
+        return _serving(port)
+
+    wait_until(up, timeout_s=30, what="the exporter to serve")
+
+
 def _interval(port: int) -> float | None:
     found = named(scrape(port), "agora_exporter_poll_interval_seconds")
     return found.get((("budget", "realtime"),))
@@ -213,7 +221,7 @@ def test_sighup_reloads_a_bad_one_is_logged_and_ignored_and_a_second_daemon_is_r
         path = _write(tmp_path / "agora.yml", config)
         port, log = free_port(), tmp_path / "exporter.log"
         with exporter(path, port, log) as process:
-            wait_until(lambda: _serving(port), timeout_s=30, what="the exporter to serve")
+            _wait_serving(process, port, log)
             assert _interval(port) == 400.0
             second = subprocess.run(
                 [
