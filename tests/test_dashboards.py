@@ -16,8 +16,10 @@ import pytest
 import yaml
 
 from exporter import catalog
+from exporter.calls import catalog as calls_catalog
 from exporter.catalog import Scope
 from exporter.dashboards import dashboards, render_all
+from exporter.dashboards.calls import DELAY_S
 from exporter.dashboards.families import BANDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +31,18 @@ METRIC = re.compile(r"\b(agora_[a-z0-9_]+|up)\b")
 WIDTH = 24
 
 
+def _all_panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every panel, those inside collapsed rows included."""
+    return [inner for panel in board["panels"] for inner in [panel, *panel.get("panels", [])]]
+
+
 def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
-    return [panel for panel in board["panels"] if panel["type"] not in ("row", "text")]
+    return [panel for panel in _all_panels(board) if panel["type"] not in ("row", "text")]
+
+
+def _calls_row(board: dict[str, Any]) -> dict[str, Any]:
+    (found,) = [p for p in board["panels"] if p["type"] == "row" and p["title"].startswith("Calls")]
+    return found
 
 
 def _exprs(panel: dict[str, Any]) -> list[str]:
@@ -43,6 +55,8 @@ def _catalog_names() -> set[str]:
         names.update(metric.families.values())
     names.update(metric.daily_family for metric in catalog.INSIGHT_METRICS.values())
     names.update(metric.name for metric in catalog.SELF_METRICS)
+    names.update(metric.family for metric in calls_catalog.CALL_METRICS.values())
+    names.update(metric.name for metric in calls_catalog.CALL_SELF_METRICS)
     return names
 
 
@@ -71,6 +85,21 @@ def test_renaming_a_family_in_the_catalog_renames_it_in_every_dashboard(
     assert "agora_realtime_video_freeze_ratio" not in text
 
 
+def test_renaming_a_call_family_in_the_calls_catalog_renames_it_in_the_drill_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cpu = calls_catalog.CALL_METRICS[20001]
+    renamed = dataclasses.replace(cpu, family="agora_call_renamed_cpu_ratio")
+    monkeypatch.setitem(calls_catalog.CALL_METRICS, 20001, renamed)
+    stamp = dataclasses.replace(calls_catalog.SAMPLE_TIMESTAMP, name="agora_call_renamed_ts")
+    monkeypatch.setattr(calls_catalog, "SAMPLE_TIMESTAMP", stamp)
+    text = json.dumps(dashboards()["agora-channel"])
+    assert "agora_call_renamed_cpu_ratio" in text
+    assert "agora_call_renamed_ts" in text
+    assert cpu.family not in text
+    assert "agora_call_sample_timestamp_seconds" not in text
+
+
 @pytest.mark.parametrize("uid", sorted(BOARDS), ids=lambda uid: f"{uid} is self-contained")
 def test_dashboard_has_a_fixed_uid_and_reads_prometheus_through_a_datasource_variable(
     uid: str,
@@ -90,7 +119,7 @@ def test_dashboard_has_a_fixed_uid_and_reads_prometheus_through_a_datasource_var
 @pytest.mark.parametrize("uid", sorted(BOARDS), ids=lambda uid: f"{uid} filters by label_values")
 def test_dashboard_filters_by_app_and_product_type_from_label_values(uid: str) -> None:
     board = BOARDS[uid]
-    wanted = ["appid", "product_type"] + (["cname"] if uid == "agora-channel" else [])
+    wanted = ["appid", "product_type"] + (["cname", "uid"] if uid == "agora-channel" else [])
     for name in wanted:
         variable = _variable(board, name)
         assert variable["type"] == "query"
@@ -183,10 +212,20 @@ def test_the_dashboards_cover_what_the_issue_asks_for() -> None:
 
 @pytest.mark.parametrize("uid", sorted(BOARDS), ids=lambda uid: f"{uid} tiles the grid")
 def test_panels_tile_the_grid_without_overlapping(uid: str) -> None:
-    taken: set[tuple[int, int]] = set()
-    ids = [panel["id"] for panel in BOARDS[uid]["panels"]]
+    ids = [panel["id"] for panel in _all_panels(BOARDS[uid])]
     assert len(ids) == len(set(ids))
+    _assert_tiled(BOARDS[uid]["panels"])
     for panel in BOARDS[uid]["panels"]:
+        if panel["type"] == "row" and panel["collapsed"]:
+            # Opened, a collapsed row shows its panels right below itself.
+            below = panel["gridPos"]["y"] + 1
+            assert min(inner["gridPos"]["y"] for inner in panel["panels"]) == below
+            _assert_tiled(panel["panels"])
+
+
+def _assert_tiled(panels: list[dict[str, Any]]) -> None:
+    taken: set[tuple[int, int]] = set()
+    for panel in panels:
         grid = panel["gridPos"]
         assert grid["x"] >= 0, panel["title"]
         assert grid["x"] + grid["w"] <= WIDTH, panel["title"]
@@ -197,6 +236,38 @@ def test_panels_tile_the_grid_without_overlapping(uid: str) -> None:
         }
         assert not cells & taken, panel["title"]
         taken |= cells
+
+
+def test_the_drill_down_has_a_collapsed_calls_row_with_what_the_issue_asks_for() -> None:
+    board = BOARDS["agora-channel"]
+    calls_row = _calls_row(board)
+    assert calls_row["collapsed"] is True
+    assert board["panels"][-1] is calls_row
+    panels = [p for p in calls_row["panels"] if p["type"] != "text"]
+    exprs = {e for p in panels for e in _exprs(p)}
+    read = {name for expr in exprs for name in METRIC.findall(expr)}
+    mids = (20001, 20002, 20003, 20024, 20006, 20004, 20009, 20010, 20005, 20011, 20016, 20018)
+    wanted = {calls_catalog.CALL_METRICS[mid].family for mid in (*mids, 20022)}
+    wanted |= {one.name for one in calls_catalog.CALL_SELF_METRICS[:4]}
+    assert read == wanted
+    assert f"time() - {calls_catalog.SAMPLE_TIMESTAMP.name}" in " ".join(exprs)
+    units = {p["title"]: p["fieldConfig"]["defaults"]["unit"] for p in panels}
+    assert units["CPU per user"] == units["End-to-end packet loss per user"] == "percentunit"
+    assert units["Upstream bitrate per user"] == units["Downstream bitrate per user"] == "Bps"
+    assert units["Render freeze per user"] == units["Data age per user"] == "s"
+    assert [p["type"] for p in panels[:3]] == ["stat"] * 3
+    for panel in panels[3:]:
+        assert f"at least {DELAY_S} s" in panel["description"], panel["title"]
+        assert all('uid=~"$uid"' in expr for expr in _exprs(panel)), panel["title"]
+    for panel in panels[:3]:
+        assert "cycle" in panel["description"], panel["title"]
+
+
+def test_the_call_user_variable_lists_the_users_of_the_selected_channels_calls() -> None:
+    uid = _variable(BOARDS["agora-channel"], "uid")
+    stamp = calls_catalog.SAMPLE_TIMESTAMP.name
+    assert uid["definition"] == f'label_values({stamp}{{appid=~"$appid", cname=~"$cname"}}, uid)'
+    assert stamp in _variable(BOARDS["agora-channel"], "cname")["definition"]
 
 
 def test_provisioning_files_use_api_version_1_and_find_the_dashboards() -> None:

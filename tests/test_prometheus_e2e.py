@@ -32,6 +32,7 @@ import yaml
 
 from exporter import catalog
 from exporter.app import App, build_app
+from exporter.calls import catalog as calls_catalog
 from exporter.demo import (
     DEMO_APPID,
     DEMO_CUSTOMER_ID,
@@ -81,11 +82,27 @@ def _panels() -> list[Any]:
     found = []
     for path in DASHBOARDS:
         board = json.loads(path.read_text())
-        for panel in board["panels"]:
+        for panel in _nested(board["panels"]):
             for target in panel.get("targets", []):
                 label = f"{board['title']}: {panel['title']} ({target['refId']}) returns data"
                 found.append(pytest.param(target["expr"], id=label))
     return found
+
+
+def _nested(panels: list[Any]) -> list[Any]:
+    """Every panel, those inside collapsed rows included."""
+    return [inner for panel in panels for inner in [panel, *panel.get("panels", [])]]
+
+
+def _read_by_panels() -> set[str]:
+    """Every family a dashboard panel reads."""
+    return {
+        name
+        for path in DASHBOARDS
+        for panel in _nested(json.loads(path.read_text())["panels"])
+        for target in panel.get("targets", [])
+        for name in METRIC.findall(target["expr"])
+    }
 
 
 def _variables() -> list[Any]:
@@ -181,10 +198,15 @@ def _prometheus_files(base: Path, exporter_port: int) -> Path:
 
 
 def _expected_families(settings: Settings) -> set[str]:
-    """Every real-time family the plan fills, and the daily ones when insight is on."""
+    """Every real-time family the plan fills, the daily ones when insight is on, and
+    every call family a panel reads when calls are on."""
     names = {one.family for one in make_plan(settings).series}
     if any(app.insight.enabled for app in settings.apps):
         names.add(catalog.INSIGHT_METRICS["userCount"].daily_family)
+    if any(app.calls.enabled for app in settings.apps):
+        call_families = {metric.family for metric in calls_catalog.CALL_METRICS.values()}
+        call_families |= {one.name for one in calls_catalog.CALL_SELF_METRICS}
+        names |= call_families & _read_by_panels()
     return names
 
 

@@ -6,7 +6,7 @@
 the tests fail when a committed file differs from what this package renders.
 Modules: ``grafana`` (JSON primitives), ``families`` (catalog names, healthy
 bands, notes), ``overview``, ``channels`` and ``health`` (one dashboard each),
-``prometheusrule``.
+``calls`` (the drill-down's Call Inspector row), ``prometheusrule``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""Channel drill-down: pick channels, see their quality, their users' and the worst users."""
+"""Channel drill-down: pick channels, see their quality, their users', the worst users, calls."""
 
 from __future__ import annotations
 
 from exporter import catalog
+from exporter.calls import catalog as calls_catalog
 from exporter.catalog import Scope
+from exporter.dashboards.calls import calls_row, uid_variable
 from exporter.dashboards.families import (
     BANDS,
     REPLAY_NOTE,
@@ -32,17 +34,21 @@ WORST = 10
 
 
 def variables() -> list[Json]:
-    shown = catalog.WINDOW_TIMESTAMP.name
+    # Real-time channels of the chosen product types, and inspected calls' channels
+    # (call families have no product_type: the empty alternative lets them in).
+    shown = f"{catalog.WINDOW_TIMESTAMP.name}|{calls_catalog.SAMPLE_TIMESTAMP.name}"
     return [
         datasource_variable(),
         *app_variables(),
         query_variable(
             "cname",
             "Channel",
-            f'{shown}{{appid=~"$appid", product_type=~"$product_type", cname!=""}}',
+            f'{{__name__=~"{shown}", appid=~"$appid", product_type=~"$product_type|", cname!=""}}',
             "cname",
-            "Channels listed under apps[].realtime.channels in the exporter's config.",
+            "Channels listed under apps[].realtime.channels in the exporter's config, and "
+            "the channels of the calls the Call Inspector inspects.",
         ),
+        uid_variable(),
     ]
 
 
@@ -152,11 +158,12 @@ def build() -> Json:
         *_channel_quality_panels(),
         *_user_panels(),
         *_worst_user_panels(),
+        calls_row(),
     ]
     return dashboard(
         uid=UID,
         title="Agora channel drill-down",
-        description="Quality of chosen Agora channels and of their listed users.",
+        description="Quality of chosen Agora channels, their listed users and their calls' users.",
         variables=variables(),
         panels=panels,
         time_from="now-1h",

@@ -7,7 +7,8 @@ description and a unit, and is placed on Grafana's 24-column grid by
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,12 +200,13 @@ def text(title: str, markdown: str, *, size: tuple[int, int] = (24, 3)) -> Json:
     }
 
 
-def row(title: str) -> Json:
+def row(title: str, panels: Sequence[Json] = ()) -> Json:
+    """A row; given ``panels``, a collapsed row holding them (queried only once opened)."""
     return {
         "type": "row",
         "title": title,
-        "collapsed": False,
-        "panels": [],
+        "collapsed": bool(panels),
+        "panels": list(panels),
         "gridPos": {"x": 0, "y": 0, "w": GRID_WIDTH, "h": 1},
     }
 
@@ -219,21 +221,32 @@ def widths(count: int, per_line: int) -> list[int]:
 
 
 def layout(panels: Sequence[Json]) -> list[Json]:
-    """Place panels left to right, wrapping at 24 columns; rows start a new line."""
+    """Place panels left to right, wrapping at 24 columns; rows start a new line.
+
+    A collapsed row's panels are placed below it as Grafana shows them once the
+    row is opened; ids number every panel, nested ones included, from 1.
+    """
+    return _place(panels, top=0, ids=itertools.count(1))
+
+
+def _place(panels: Sequence[Json], *, top: int, ids: Iterator[int]) -> list[Json]:
     placed: list[Json] = []
-    x = y = line_height = 0
-    for index, original in enumerate(panels):
+    x, y, line_height = 0, top, 0
+    for original in panels:
         panel = dict(original)
         grid = dict(panel["gridPos"])
-        if panel["type"] == "row" or x + grid["w"] > GRID_WIDTH:
+        is_row = panel["type"] == "row"
+        if is_row or x + grid["w"] > GRID_WIDTH:
             y, x, line_height = y + line_height, 0, 0
         grid["x"], grid["y"] = x, y
         x += grid["w"]
         line_height = max(line_height, grid["h"])
-        if panel["type"] == "row":
-            y, x, line_height = y + grid["h"], 0, 0
         panel["gridPos"] = grid
-        panel["id"] = index + 1
+        panel["id"] = next(ids)
+        if is_row:
+            y, x, line_height = y + grid["h"], 0, 0
+            if panel["panels"]:
+                panel["panels"] = _place(panel["panels"], top=y, ids=ids)
         placed.append(panel)
     return placed
 
