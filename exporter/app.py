@@ -23,6 +23,7 @@ from exporter.calls.inspector import CallInspector
 from exporter.calls.view import EMPTY_CALLS
 from exporter.clock import Clock, system_clock
 from exporter.collector import AgoraCollector, BudgetState, CollectorInput
+from exporter.exposition import Exposition
 from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
 from exporter.insight.view import EMPTY_INSIGHT
@@ -325,6 +326,9 @@ def build_app(
     calls = CallInspector(
         fetcher=call_fetcher, store=store, stats=stats, plan=plan.calls, clock=clock
     )
+    # /metrics renders through the caching exposition, unless the caller brought a
+    # registry (which may hold collectors of its own): then the registry is served.
+    exposition = Exposition(lambda: app_holder[0].collector_input()) if registry is None else None
     registry = registry or CollectorRegistry(auto_describe=False)
     app_holder: list[App] = []
     scheduler = PollScheduler(
@@ -342,6 +346,7 @@ def build_app(
         is_ready=lambda: app_holder[0].is_ready(),
         reload=lambda: app_holder[0].reload_all(),
         metrics_version=lambda: app_holder[0].metrics_version(),
+        metrics=exposition.payload if exposition is not None else None,
     )
     server = MetricsServer(routes, host=host, port=port, web=web)
     app = App(

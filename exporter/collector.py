@@ -200,6 +200,39 @@ def _quota_families(data: CollectorInput) -> Iterator[Metric]:
     yield build
 
 
+def realtime_families(data: CollectorInput) -> Iterator[Metric]:
+    """The real-time families, the bulk of a scrape: the same families for any ``series``.
+
+    Reads only ``series``, ``windows``, ``mode``, ``timestamps`` and (replay)
+    each budget's replay window at ``now``: exposition.py caches them on exactly these.
+    """
+    return _realtime_families(data)
+
+
+def insight_families(data: CollectorInput) -> Iterator[Metric]:
+    return _insight_families(data.insight)
+
+
+def calls_families(data: CollectorInput) -> Iterator[Metric]:
+    """The Call Inspector families; read only ``data.calls``."""
+    return call_families(data.calls)
+
+
+def own_families(data: CollectorInput) -> Iterator[Metric]:
+    """The exporter's own families: requests, durations, up, quota, build."""
+    yield from _request_families(data.stats)
+    yield from _quota_families(data)
+
+
+SECTIONS: tuple[Callable[[CollectorInput], Iterator[Metric]], ...] = (
+    realtime_families,
+    insight_families,
+    calls_families,
+    own_families,
+)
+"""A scrape, in order: :class:`AgoraCollector` and exposition.py both render these."""
+
+
 class AgoraCollector:
     """Adapts a snapshot source to prometheus_client's Collector protocol."""
 
@@ -208,11 +241,8 @@ class AgoraCollector:
 
     def collect(self) -> Iterator[Metric]:
         data = self._source()
-        yield from _realtime_families(data)
-        yield from _insight_families(data.insight)
-        yield from call_families(data.calls)
-        yield from _request_families(data.stats)
-        yield from _quota_families(data)
+        for section in SECTIONS:
+            yield from section(data)
 
     def describe(self) -> list[Metric]:
         # An empty describe keeps registration from calling collect() (and the store).

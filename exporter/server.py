@@ -17,9 +17,10 @@ import gzip
 import ipaddress
 import logging
 import socket
+import socketserver
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -44,8 +45,10 @@ class Routes:
 
     ``reload`` re-reads the configuration and raises (with a message for the
     caller) when the new one is rejected; None disables ``/-/reload``.
-    ``metrics_version`` returns a value that changes whenever /metrics would;
-    while it stays equal, scrapes share one rendering (None: render each time).
+    ``metrics`` renders /metrics itself from the Accept and Accept-Encoding
+    headers (a caching exposition); without it, ``metrics_version`` returns a
+    value that changes whenever /metrics would, and while it stays equal
+    scrapes share one rendering of ``registry`` (both None: render each time).
     """
 
     registry: CollectorRegistry
@@ -53,6 +56,7 @@ class Routes:
     is_ready: Callable[[], bool]
     reload: Callable[[], None] | None = None
     metrics_version: Callable[[], object] | None = None
+    metrics: Callable[[str, str], tuple[bytes | Sequence[bytes], dict[str, str]]] | None = None
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:
@@ -173,7 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(500, b"Internal error; see the exporter's log.\n", _TEXT)
 
     def _discard_body(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        text = (self.headers.get("Content-Length") or "0").strip()
+        length = int(text) if text.isdigit() else MAX_BODY + 1  # garbage: do not reuse
         if length > MAX_BODY:
             self.close_connection = True
         elif length > 0:
@@ -213,9 +218,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, b"Not found.\n", _TEXT)
 
-    def _metrics(self) -> tuple[bytes, dict[str, str]]:
+    def _metrics(self) -> tuple[bytes | Sequence[bytes], dict[str, str]]:
         accept = self.headers.get("Accept", "")
         encoding = self.headers.get("Accept-Encoding", "")
+        if self.routes.metrics is not None:
+            return self.routes.metrics(accept, encoding)
         version = self.routes.metrics_version
         if version is None:
             return metrics_payload(self.routes.registry, accept, encoding)
@@ -235,14 +242,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send(200, b"Reloaded.\n", _TEXT)
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+    def _send(self, status: int, body: bytes | Sequence[bytes], headers: dict[str, str]) -> None:
+        """``body`` may be a list of parts (a cached exposition), sent one after the other."""
+        parts = [body] if isinstance(body, bytes) else body
         self.send_response(status)
         for name, value in {**self._headers, **headers}.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(sum(len(part) for part in parts)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(body)
+            for part in parts:
+                self.wfile.write(part)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -262,6 +272,13 @@ class _Server(ThreadingHTTPServer):
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, handler)
+
+    def server_bind(self) -> None:
+        """Bind without ``HTTPServer``'s reverse DNS lookup of the address, which
+        can stall a start for seconds where DNS is slow or missing."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, address = super().get_request()

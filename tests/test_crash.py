@@ -149,7 +149,7 @@ def _kill_one(forker: Zygote, rng: random.Random) -> None:
     else:
         for _ in range(rng.randint(1, 2)):
             forker.expect("cycle")
-        time.sleep(rng.uniform(0, 0.06))  # somewhere in a round of polls
+        time.sleep(rng.uniform(0, 0.015))  # somewhere in a round of polls (~10-20 ms)
     os.kill(pid, signal.SIGKILL)
     reaped = forker.expect("reaped")
     assert reaped == f"reaped {pid} -9", reaped

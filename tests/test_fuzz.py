@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import tempfile
@@ -168,7 +169,7 @@ def test_a_poller_fed_anything_never_raises_nor_moves_a_cursor_back_nor_stores_a
     series = Series(APPID, "Native", "userCount", Scope.PROJECT)
     limits = limits_for(Plan.ENTERPRISE, Budget.REALTIME)
     assert limits is not None
-    roomy = Limits(**{**limits.__dict__, "per_minute": 10_000, "per_day": 10**6})
+    roomy = dataclasses.replace(limits, per_minute=10_000, per_day=10**6)
     with (
         tempfile.TemporaryDirectory() as state,
         _client(handler) as client,

@@ -63,6 +63,16 @@ class WindowValues(Mapping[int, float]):
         combined.update(newer)
         return WindowValues(combined.items())
 
+    def sharing_starts(self, other: WindowValues) -> WindowValues:
+        """Self, reusing ``other``'s array of window starts when both hold the same starts.
+
+        The uids of one series nearly always have the same windows: sharing
+        their starts saves 8 of the 16 bytes a window takes.
+        """
+        if self._ts is other._ts or self._ts != other._ts:
+            return self
+        return self.from_sorted(other._ts, self._values)
+
     def since(self, oldest: int) -> WindowValues:
         """The windows starting at or after ``oldest``."""
         cut = bisect.bisect_left(self._ts, oldest)
@@ -126,6 +136,8 @@ class SeriesData:
     def of(cls, values: Mapping[int | None, WindowValues]) -> SeriesData:
         """Build from per-uid windows, dropping empty uids and deriving ``newest_ts``."""
         kept = {uid: windows for uid, windows in values.items() if windows}
+        first = next(iter(kept.values()), EMPTY_WINDOWS)
+        kept = {uid: windows.sharing_starts(first) for uid, windows in kept.items()}
         newest = [found[0] for found in (one.newest() for one in kept.values()) if found]
         return cls(newest_ts=max(newest, default=None), values=MappingProxyType(kept))
 
@@ -163,7 +175,7 @@ EMPTY_SERIES = SeriesData(newest_ts=None, values=MappingProxyType({}))
 class StoreSnapshot:
     """A frozen view of every series at one instant; reading it takes no lock."""
 
-    __slots__ = ("_series", "windows_missed_total")
+    __slots__ = ("__weakref__", "_series", "windows_missed_total")
 
     def __init__(
         self, series: Mapping[str, SeriesData] | None = None, windows_missed_total: int = 0

@@ -1,0 +1,274 @@
+"""The cached exposition: the very bytes of an uncached render, never stale, rendered once.
+
+Everything runs on a real store (SQLite in ``tmp_path``) and a fake clock, and
+every answer is compared with prometheus_client rendering the collector afresh
+at the same instant.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from exporter import exposition
+from exporter.calls.view import EMPTY_CALLS, CallState
+from exporter.catalog import Scope
+from exporter.collector import AgoraCollector, BudgetState, CollectorInput
+from exporter.exposition import Exposition
+from exporter.plans import Budget, Plan, limits_for
+from exporter.series import Series
+from exporter.server import metrics_payload
+from exporter.stats import RuntimeStats
+from exporter.store import Store
+from exporter.store.calls import CallSample, CallSession, TrackedCall
+from exporter.store.data import WindowRow
+from exporter.view import Mode
+from tests.fakes import FakeClock
+
+APPID = "0123456789abcdef0123456789abcdef"
+T0 = 1_700_000_000
+LAG = 440
+TEXT = ""
+OPENMETRICS = "application/openmetrics-text;version=1.0.0"
+FORMATS = {
+    "plain text": TEXT,
+    "Prometheus 2's OpenMetrics": (
+        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+        "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+    ),
+    "OpenMetrics with UTF-8 names": f"{OPENMETRICS};escaping=allow-utf-8",
+    "versioned text with dots escaping": "text/plain;version=1.0.0;escaping=dots",
+}
+QUALITY = ["joinSuccessRate", "audioFreezeRate", "networkDelay"]
+
+
+def _series() -> list[Series]:
+    """Enough series for several blocks; names with quotes, backslashes and newlines."""
+    found = [
+        Series(APPID, pt, metric, Scope.PROJECT)
+        for pt in ("Native", "WebRTC")
+        for metric in ("userCount", *QUALITY)
+    ]
+    for index in range(60):
+        cname = f"room-{index}" if index % 7 else f'ro"om\\{index}\n'
+        found.append(Series(APPID, "Native", "userCount", Scope.CHANNEL, cname))
+        for metric in QUALITY:
+            found.append(Series(APPID, "Native", metric, Scope.CHANNEL, cname))
+            found.append(
+                Series(APPID, "Native", metric, Scope.USER, cname, (index, 4_000_000_000 + index))
+            )
+    return found
+
+
+@dataclass
+class Rig:
+    """A store with an hour of windows, a fake clock and the collector's input over them."""
+
+    store: Store
+    clock: FakeClock
+    series: list[Series]
+    mode: Mode = Mode.REPLAY
+    timestamps: bool = False
+    calls: CallState = EMPTY_CALLS
+
+    def source(self) -> CollectorInput:
+        limits = limits_for(Plan.ENTERPRISE, Budget.REALTIME)
+        assert limits is not None
+        stats = RuntimeStats()
+        stats.record_request(endpoint="realtime_quality", outcome="success", duration_s=0.3)
+        stats.record_poll(series_key=self.series[0].key, appid=APPID, at=T0, outcome="success")
+        snapshot = self.store.snapshot()
+        return CollectorInput(
+            now=self.clock(),
+            series=self.series,
+            budgets={Budget.REALTIME: BudgetState(limits, 400, LAG, {"minute": 2, "day": 57})},
+            windows=snapshot,
+            windows_missed_total=snapshot.windows_missed_total,
+            stats=stats.snapshot(),
+            mode=self.mode,
+            timestamps=self.timestamps,
+            calls=self.calls,
+        )
+
+    def commit(self, one: Series, start: int, count: int, value: float = 0.5) -> None:
+        rows = [
+            WindowRow(start + 20 * step, value + step / 1000, uid)
+            for step in range(count)
+            for uid in (one.uids or (None,))
+        ]
+        self.store.commit_poll(one.key, rows, cursor=start + 20 * count)
+
+
+def _value(index: int, step: int) -> float:
+    """Values of every shape the encoder writes: integers, fractions, huge, tiny, negative."""
+    shapes = (float(step), 0.0123 * step, 1e308, 5e-324, -2.5 * index, 1234567.0)
+    return shapes[(index + step) % len(shapes)]
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Rig:
+    clock = FakeClock(T0 + 3600)
+    store = Store(tmp_path / "state", clock=clock)
+    series = _series()
+    for index, one in enumerate(series):
+        if index % 11 == 5:
+            continue  # never fetched
+        rows = [
+            WindowRow(T0 + 20 * step, _value(index, step), uid)
+            for step in range(180)
+            for uid in (one.uids or (None,))
+            if not (uid is not None and uid > 4_000_000_000 and step % 5 == 0)  # absences
+        ]
+        store.commit_poll(one.key, rows, cursor=T0 + 3600)
+    return Rig(store, clock, series)
+
+
+def uncached(
+    source: Callable[[], CollectorInput], accept: str, encoding: str = ""
+) -> tuple[bytes, dict[str, str]]:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(AgoraCollector(source))
+    return metrics_payload(registry, accept, encoding)
+
+
+def cached(cache: Exposition, accept: str, encoding: str = "") -> tuple[bytes, dict[str, str]]:
+    parts, headers = cache.payload(accept, encoding)
+    return b"".join(parts), headers
+
+
+def assert_same(cache: Exposition, rig: Rig, accept: str = TEXT) -> bytes:
+    body, headers = cached(cache, accept)
+    expected, expected_headers = uncached(rig.source, accept)
+    assert headers == expected_headers
+    assert body == expected  # compared whole: a diff of 400 KB helps nobody
+    return body
+
+
+@pytest.mark.parametrize("accept", FORMATS.values(), ids=FORMATS.keys())
+@pytest.mark.parametrize("timestamps", [False, True], ids=["without timestamps", "with timestamps"])
+@pytest.mark.parametrize("mode", list(Mode), ids=["in replay mode", "in latest mode"])
+def test_the_cached_exposition_is_byte_for_byte_an_uncached_render(
+    rig: Rig, accept: str, timestamps: bool, mode: Mode
+) -> None:
+    rig.mode, rig.timestamps = mode, timestamps
+    cache = Exposition(rig.source)
+    body = assert_same(cache, rig, accept)
+    assert body.count(b'uid="') > 1000
+    assert assert_same(cache, rig, accept) == body
+
+
+@pytest.mark.parametrize("accept", [TEXT, OPENMETRICS], ids=["plain text", "OpenMetrics"])
+def test_gzip_is_one_ordinary_gzip_member_of_the_same_bytes(rig: Rig, accept: str) -> None:
+    cache = Exposition(rig.source)
+    plain, _ = cached(cache, accept)
+    for _ in range(2):  # compressed once, then from the chunks' cached streams
+        zipped, headers = cached(cache, accept, "gzip, deflate")
+        assert headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(zipped) == plain
+        member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        assert member.decompress(zipped) == plain
+        assert member.eof
+        assert not member.unused_data
+    assert uncached(rig.source, accept, "gzip")[1] == headers
+
+
+def test_a_commit_is_shown_by_the_next_scrape_and_renders_only_its_block(rig: Rig) -> None:
+    cache = Exposition(rig.source)
+    cached(cache, TEXT)
+    rendered = cache.blocks_rendered
+    user = next(one for one in rig.series if one.scope is Scope.USER)
+    rig.commit(user, T0 + 3600 - LAG, 1, value=0.987654)  # the window replay shows now
+    body = assert_same(cache, rig)
+    assert cache.blocks_rendered == rendered + 1
+    assert f'uid="{user.uids[0]}"}} 0.987654\n'.encode() in body
+
+
+def test_a_commit_to_a_series_never_fetched_shows_it_at_once(rig: Rig) -> None:
+    cache = Exposition(rig.source)
+    assert_same(cache, rig)
+    rig.commit(rig.series[5], T0 + 3000, 60)
+    assert_same(cache, rig)
+
+
+def test_the_replay_window_moving_on_renders_every_block_once(rig: Rig) -> None:
+    cache = Exposition(rig.source)
+    first = assert_same(cache, rig)
+    blocks = cache.blocks_rendered
+    rig.clock.advance(19)  # same window: only the small sections are rendered
+    assert_same(cache, rig)
+    assert cache.blocks_rendered == blocks
+    rig.clock.advance(1)
+    assert assert_same(cache, rig) != first
+    assert cache.blocks_rendered == 2 * blocks
+
+
+def test_latest_mode_does_not_render_again_as_time_passes(rig: Rig) -> None:
+    rig.mode = Mode.LATEST
+    cache = Exposition(rig.source)
+    assert_same(cache, rig)
+    blocks = cache.blocks_rendered
+    rig.clock.advance(600)
+    assert_same(cache, rig)
+    assert cache.blocks_rendered == blocks
+
+
+def test_a_new_plan_renders_from_scratch(rig: Rig) -> None:
+    cache = Exposition(rig.source)
+    assert_same(cache, rig)
+    rig.series = rig.series[7:] + rig.series[:3]  # a reload: other series, other order
+    assert_same(cache, rig)
+    rig.timestamps = True  # ... or other exposition settings
+    assert_same(cache, rig)
+
+
+def test_concurrent_scrapers_share_one_rendering(rig: Rig) -> None:
+    cache = Exposition(rig.source)
+    bodies: list[bytes] = []
+    start = threading.Barrier(8)
+
+    def scrape() -> None:
+        start.wait()
+        bodies.append(cached(cache, TEXT)[0])
+
+    threads = [threading.Thread(target=scrape) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    blocks = -(-len(rig.series) // exposition.BLOCK_SERIES)
+    assert cache.blocks_rendered == blocks
+    assert set(bodies) == {uncached(rig.source, TEXT)[0]}
+
+
+def test_calls_are_rendered_again_only_when_the_call_state_changes(rig: Rig) -> None:
+    call = TrackedCall(
+        APPID,
+        "call-1",
+        "room-1",
+        T0,
+        sessions=(CallSession("s1", 7, T0), CallSession("s2", 8, T0)),
+        samples=(
+            CallSample("s1", 20001, 0, T0 + 10, 0.5),
+            CallSample("s2", 99999, 7, T0 + 12, 3.0),
+        ),
+    )
+    rig.calls = CallState(enabled=True, interval_s=60, calls=(call,), ongoing={APPID: 1})
+    cache = Exposition(rig.source)
+    assert b'cname="room-1"' in assert_same(cache, rig, OPENMETRICS)
+    rig.calls = replace(rig.calls, skipped={"max_calls": 2})
+    assert_same(cache, rig, OPENMETRICS)
+    rig.calls = CallState()
+    assert_same(cache, rig, OPENMETRICS)
+
+
+def test_the_formats_asked_for_last_are_kept_and_others_rendered_again(rig: Rig) -> None:
+    cache = Exposition(rig.source)
+    for accept in [TEXT, OPENMETRICS, *FORMATS.values(), TEXT]:
+        assert_same(cache, rig, accept)
