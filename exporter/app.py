@@ -27,9 +27,10 @@ from exporter.exposition import Exposition
 from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
 from exporter.insight.view import EMPTY_INSIGHT
+from exporter.ledger import Ledger, Sleep, make_sleep
 from exporter.planning import PollPlan, make_plan
 from exporter.plans import Budget, Endpoint
-from exporter.poller import Poller, Sleep, make_sleep
+from exporter.poller import Poller
 from exporter.quota import periods, used_since
 from exporter.scheduler import PollScheduler
 from exporter.server import MetricsServer, Routes
@@ -301,6 +302,7 @@ def build_app(
         on_request=on_request,
     )
     limits = {budget: budget_plan.limits for budget, budget_plan in plan.budgets.items()}
+    ledger = Ledger(store=store, clock=clock, sleep=sleep)
     poller = Poller(
         client=client,
         store=store,
@@ -309,6 +311,7 @@ def build_app(
         clock=clock,
         sleep=sleep,
         stopping=stopping,
+        ledger=ledger,
     )
     insight_poller = InsightPoller(
         client=client,
@@ -318,10 +321,17 @@ def build_app(
         clock=clock,
         sleep=sleep,
         stopping=stopping,
+        ledger=ledger,
     )
     insight = InsightPasses(poller=insight_poller, store=store, plan=plan, clock=clock)
     call_fetcher = CallFetcher(
-        client=client, store=store, limits=limits, clock=clock, sleep=sleep, stopping=stopping
+        client=client,
+        store=store,
+        limits=limits,
+        clock=clock,
+        sleep=sleep,
+        stopping=stopping,
+        ledger=ledger,
     )
     calls = CallInspector(
         fetcher=call_fetcher, store=store, stats=stats, plan=plan.calls, clock=clock

@@ -34,9 +34,9 @@ from exporter.clock import Clock
 from exporter.insight.plan import INSIGHT_BUDGETS
 from exporter.insight.poller import other_spelling
 from exporter.insight.series import InsightSeries
+from exporter.ledger import Ledger
 from exporter.planning import PollPlan
 from exporter.plans import DAY, HOUR, Budget, Limits
-from exporter.quota import next_free_slot
 from exporter.store import Store
 from exporter.store.history import FetchedHistory
 from exporter.store.readonly import ledger_counts
@@ -49,6 +49,16 @@ MAX_SLOT_WAIT_S = 75.0
 
 Progress = Callable[[str], None]
 Sleep = Callable[[float], None]
+
+
+def _waits(sleep: Sleep) -> Callable[[float], bool]:
+    """A backfill's sleep never stops early (Ctrl-C interrupts it instead)."""
+
+    def wait(seconds: float) -> bool:
+        sleep(seconds)
+        return True
+
+    return wait
 
 
 @dataclass(frozen=True)
@@ -159,6 +169,7 @@ class HistoryFetcher:
         self._broken: set[str] = set()
         self._clock = clock
         self._sleep = sleep
+        self._ledger = Ledger(store=store, clock=clock, sleep=_waits(sleep))
         self._progress = progress
         self.report = FetchReport(total=0)
 
@@ -245,18 +256,19 @@ class HistoryFetcher:
             return (
                 f"the {allowed} requests the daemon's plan leaves free on {budget} today are spent"
             )
-        while True:
-            now = self._clock()
-            sent = self._store.request_times(budget.value, now - DAY)
-            slot = next_free_slot(sent, now, self._limits[budget])
-            if slot <= now:
-                self._store.record_request(budget.value, ledger_endpoint(series), now)
-                self.report.sent[budget] += 1
-                return None
-            if slot - now > MAX_SLOT_WAIT_S:
-                return f"the ledger has no free request on {budget} for {slot - now:.0f} s"
-            self._progress(f"waiting {slot - now:.0f} s for {budget}'s per-minute limit")
-            self._sleep(slot - now)
+        slot = self._ledger.take(
+            budget,
+            ledger_endpoint(series),
+            self._limits[budget],
+            max_wait_s=MAX_SLOT_WAIT_S,
+            on_wait=lambda wait: self._progress(
+                f"waiting {wait:.0f} s for {budget}'s per-minute limit"
+            ),
+        )
+        if slot is not None:
+            return f"the ledger has no free request on {budget} for {slot - self._clock():.0f} s"
+        self.report.sent[budget] += 1
+        return None
 
     def _request(self, frame: Frame, name: str) -> InsightResult:
         one = frame.series

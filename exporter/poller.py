@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from exporter.agora import AgoraClient, AgoraError, RealtimeResult, RetryAction, WindowProblem
 from exporter.clock import Clock, system_clock
+from exporter.ledger import Ledger, Sleep, make_sleep
 from exporter.plans import Budget, Endpoint, Limits
-from exporter.quota import next_free_slot
 from exporter.series import Series
 from exporter.stats import RuntimeStats
 from exporter.store import StateDirError, Store, WindowRow
@@ -48,17 +48,6 @@ class PollResult:
     error: str | None = None
 
 
-Sleep = Callable[[float], bool]
-"""Waits up to the given seconds; returns False when the daemon is stopping."""
-
-
-def make_sleep(stopping: threading.Event) -> Sleep:
-    def sleep(seconds: float) -> bool:
-        return not stopping.wait(seconds)
-
-    return sleep
-
-
 class Poller:
     """Polls series; thread-safe (the scheduler runs series in parallel)."""
 
@@ -72,6 +61,7 @@ class Poller:
         clock: Clock = system_clock,
         sleep: Sleep | None = None,
         stopping: threading.Event | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self._client = client
         self._store = store
@@ -80,7 +70,7 @@ class Poller:
         self._clock = clock
         self._stopping = stopping or threading.Event()
         self._sleep = sleep or make_sleep(self._stopping)
-        self._ledger_lock = threading.Lock()
+        self._ledger = ledger or Ledger(store=store, clock=clock, sleep=self._sleep)
         self._paused_until: dict[str, float] = {}
 
     def set_limits(self, limits: Mapping[Budget, Limits]) -> None:
@@ -150,7 +140,12 @@ class Poller:
         while True:
             if self._stopping.is_set():  # shutting down: no new request leaves
                 return PollResult(Status.DEFERRED, error="the exporter is stopping")
-            slot = self._take_slot(series.budget, series.endpoint)
+            slot = self._ledger.take(
+                series.budget,
+                series.endpoint.label,
+                self._limits[series.budget],
+                max_wait_s=SHORT_WAIT_S,
+            )
             if slot is not None:
                 return PollResult(Status.DEFERRED, retry_at=slot)
             try:
@@ -163,23 +158,6 @@ class Poller:
                 wanted = decision
                 continue
             return self._commit(series, wanted, result)
-
-    def _take_slot(self, budget: Budget, endpoint: Endpoint) -> float | None:
-        """Record a request in the ledger, waiting briefly for a free slot.
-
-        Returns None when the request may leave now, else when to come back.
-        """
-        limits = self._limits[budget]
-        while True:
-            with self._ledger_lock:
-                now = self._clock()
-                sent = self._store.request_times(budget.value, now - 86400)
-                slot = next_free_slot(sent, now, limits)
-                if slot <= now:
-                    self._store.record_request(budget.value, endpoint.label, now)
-                    return None
-            if slot - now > SHORT_WAIT_S or not self._sleep(slot - now):
-                return slot
 
     def _request(self, series: Series, wanted: QueryRange) -> RealtimeResult:
         if series.endpoint is Endpoint.REALTIME_USAGE:

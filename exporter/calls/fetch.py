@@ -12,7 +12,6 @@ the caller to skip that one call or search.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
@@ -27,14 +26,13 @@ from exporter.agora import (
 )
 from exporter.calls.frames import Frame
 from exporter.clock import Clock, system_clock
-from exporter.plans import DAY, Budget, Endpoint, Limits
-from exporter.quota import next_free_slot
+from exporter.ledger import Ledger
+from exporter.plans import Budget, Endpoint, Limits
 from exporter.store import Store
 
 BACKOFF_S = (1.0, 3.0, 6.0)
 MAX_SLOT_WAIT_S = 10.0
 """Wait this long at most for the ledger; longer means the day's budget is spent."""
-SECOND_MARGIN_S = 0.05
 STOPPING_PAUSES = {
     RetryAction.NEXT_SLOT: 60.0,
     RetryAction.NEXT_DAY: 3600.0,
@@ -55,15 +53,6 @@ class CycleStop(Exception):  # noqa: N818 - a control-flow signal, not an error 
         self.retry_at = retry_at
 
 
-def free_slot(sent: Sequence[float], now: float, limits: Limits) -> float:
-    """The ledger's next free slot, with a margin on the per-second limit."""
-    slot = next_free_slot(sent, now, limits)
-    cap = limits.per_second
-    if cap and len(sent) >= cap and math.isfinite(slot):
-        slot = max(slot, sent[-cap] + 1.0 + SECOND_MARGIN_S)
-    return slot
-
-
 class CallFetcher:
     """Sends Call Inspector requests inside the ledger; thread-safe."""
 
@@ -76,6 +65,7 @@ class CallFetcher:
         clock: Clock = system_clock,
         sleep: Sleep,
         stopping: threading.Event | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self._client = client
         self._store = store
@@ -83,7 +73,7 @@ class CallFetcher:
         self._clock = clock
         self._sleep = sleep
         self._stopping = stopping or threading.Event()
-        self._ledger_lock = threading.Lock()
+        self._ledger = ledger or Ledger(store=store, clock=clock, sleep=sleep)
         self.sent = 0
         """Requests sent so far (for the ``calls`` command's summary)."""
 
@@ -152,23 +142,19 @@ class CallFetcher:
     def _take_slot(self, endpoint: Endpoint) -> None:
         """Record the request in the ledger once every limit allows it, or raise CycleStop."""
         budget = endpoint.budget
-        limits = self._limits[budget]
-        while True:
-            if self._stopping.is_set():
-                raise CycleStop("the exporter is stopping", outcome="stopping")
-            with self._ledger_lock:
-                now = self._clock()
-                slot = free_slot(self._store.request_times(budget.value, now - DAY), now, limits)
-                if slot <= now:
-                    self._store.record_request(budget.value, endpoint.label, now)
-                    self.sent += 1
-                    return
-            if slot - now > MAX_SLOT_WAIT_S:
-                raise CycleStop(
-                    f"the {budget} budget allows no request before {slot:.0f} "
-                    f"({slot - now:.0f} s from now)",
-                    outcome="quota_exhausted",
-                    retry_at=slot,
-                )
-            if not self._sleep(slot - now):
-                raise CycleStop("the exporter is stopping", outcome="stopping")
+        if self._stopping.is_set():
+            raise CycleStop("the exporter is stopping", outcome="stopping")
+        slot = self._ledger.take(
+            budget, endpoint.label, self._limits[budget], max_wait_s=MAX_SLOT_WAIT_S
+        )
+        if slot is None:
+            self.sent += 1
+            return
+        if self._stopping.is_set():
+            raise CycleStop("the exporter is stopping", outcome="stopping")
+        wait = slot - self._clock()
+        raise CycleStop(
+            f"the {budget} budget allows no request before {slot:.0f} ({wait:.0f} s from now)",
+            outcome="quota_exhausted",
+            retry_at=slot,
+        )

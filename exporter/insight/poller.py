@@ -32,9 +32,8 @@ from exporter.catalog import INSIGHT_METRICS
 from exporter.clock import Clock, system_clock
 from exporter.insight.schedule import insight_frame
 from exporter.insight.series import InsightSeries
+from exporter.ledger import Ledger, Sleep, make_sleep
 from exporter.plans import DAY, Budget, Limits
-from exporter.poller import Sleep, make_sleep
-from exporter.quota import next_free_slot
 from exporter.stats import RuntimeStats
 from exporter.store import StateDirError, Store
 
@@ -92,6 +91,7 @@ class InsightPoller:
         clock: Clock = system_clock,
         sleep: Sleep | None = None,
         stopping: threading.Event | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self._client = client
         self._store = store
@@ -100,7 +100,7 @@ class InsightPoller:
         self._clock = clock
         self._stopping = stopping or threading.Event()
         self._sleep = sleep or make_sleep(self._stopping)
-        self._ledger_lock = threading.Lock()
+        self._ledger = ledger or Ledger(store=store, clock=clock, sleep=self._sleep)
         self._paused_until: dict[str, float] = {}
 
     def set_limits(self, limits: Mapping[Budget, Limits]) -> None:
@@ -141,7 +141,12 @@ class InsightPoller:
         while True:
             if self._stopping.is_set():  # shutting down: no new request leaves
                 return InsightPollResult(InsightStatus.DEFERRED, error="the exporter is stopping")
-            slot = self._take_slot(series)
+            slot = self._ledger.take(
+                series.budget,
+                series.endpoint.label,
+                self._limits[series.budget],
+                max_wait_s=MAX_SLOT_WAIT_S,
+            )
             if slot is not None:
                 return InsightPollResult(InsightStatus.DEFERRED, retry_at=slot)
             try:
@@ -165,23 +170,6 @@ class InsightPoller:
                     continue
                 return self._failed(series, error)
             return self._commit(series, name, start, end, answer)
-
-    def _take_slot(self, series: InsightSeries) -> float | None:
-        """Record the request in the ledger, waiting for the per-minute limit if need be.
-
-        Returns None when the request may leave now, else when to come back.
-        """
-        budget, limits = series.budget, self._limits[series.budget]
-        while True:
-            with self._ledger_lock:
-                now = self._clock()
-                sent = self._store.request_times(budget.value, now - DAY)
-                slot = next_free_slot(sent, now, limits)
-                if slot <= now:
-                    self._store.record_request(budget.value, series.endpoint.label, now)
-                    return None
-            if slot - now > MAX_SLOT_WAIT_S or not self._sleep(slot - now):
-                return slot
 
     def _request(self, series: InsightSeries, name: str, start: int, end: int) -> InsightResult:
         if series.product_type is None:
