@@ -74,13 +74,17 @@ def wrk(
     threads: int = 2,
     duration_s: float = 30.0,
     headers: dict[str, str] | None = None,
+    pause_ms: int = 0,
 ) -> WrkResult:
-    """Scrape ``url`` back to back on ``connections`` keep-alive connections."""
+    """Scrape ``url`` on ``connections`` keep-alive connections, each pausing
+    ``pause_ms`` between an answer and its next request (0: back to back)."""
     binary = _which("wrk")
     if binary is None:
         raise SystemExit(f"wrk is missing; {INSTALL_HINT}")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_REPORT)
+        if pause_ms:
+            script.write(f"delay = function() return {int(pause_ms)} end\n")
     args = [binary, f"-c{connections}", f"-t{threads}", f"-d{max(1, round(duration_s))}s"]
     args += ["--timeout", "10s", "-s", script.name]
     for name, value in (headers or {}).items():

@@ -72,6 +72,8 @@ class App:
     lock: StateDirLock | None = None
     reload_settings: Callable[[], Settings] | None = None
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
+    exposition: Exposition | None = None
+    """The cached /metrics (None when the caller brought its own registry)."""
 
     @property
     def port(self) -> int:
@@ -129,6 +131,8 @@ class App:
     def start(self) -> None:
         self.server.start()
         self.scheduler.start()
+        if self.exposition is not None:
+            self.exposition.start()
         log.info(
             "serving on port %d: %d series, plan %s",
             self.port,
@@ -139,6 +143,8 @@ class App:
     def stop(self) -> None:
         self.stopping.set()
         self.scheduler.stop(wait=True)
+        if self.exposition is not None:
+            self.exposition.stop()
         self.server.stop()
         self.client.close()
         try:
@@ -375,6 +381,7 @@ def build_app(
         calls=calls,
         lock=lock,
         reload_settings=reload_settings,
+        exposition=exposition,
     )
     app_holder.append(app)
     registry.register(AgoraCollector(app.collector_input))

@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter import exposition
 from exporter.calls.view import EMPTY_CALLS, CallState
 from exporter.catalog import Scope
 from exporter.collector import AgoraCollector, BudgetState, CollectorInput
 from exporter.exposition import Exposition
+from exporter.exposition.cache import RECENT_S
+from exporter.exposition.realtime import BLOCK_SERIES, next_boundary
 from exporter.plans import Budget, Plan, limits_for
 from exporter.series import Series
 from exporter.server import metrics_payload
@@ -30,6 +31,7 @@ from exporter.store import Store
 from exporter.store.calls import CallSample, CallSession, TrackedCall
 from exporter.store.data import WindowRow
 from exporter.view import Mode
+from tests.daemon_helpers import wait_until
 from tests.fakes import FakeClock
 
 APPID = "0123456789abcdef0123456789abcdef"
@@ -242,7 +244,7 @@ def test_concurrent_scrapers_share_one_rendering(rig: Rig) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    blocks = -(-len(rig.series) // exposition.BLOCK_SERIES)
+    blocks = -(-len(rig.series) // BLOCK_SERIES)
     assert cache.blocks_rendered == blocks
     assert set(bodies) == {uncached(rig.source, TEXT)[0]}
 
@@ -272,3 +274,63 @@ def test_the_formats_asked_for_last_are_kept_and_others_rendered_again(rig: Rig)
     cache = Exposition(rig.source)
     for accept in [TEXT, OPENMETRICS, *FORMATS.values(), TEXT]:
         assert_same(cache, rig, accept)
+
+
+def _boundary(rig: Rig) -> float:
+    at = next_boundary(rig.source())
+    assert at is not None
+    return at
+
+
+def test_rendered_ahead_the_next_replay_window_costs_its_first_scrape_nothing(rig: Rig) -> None:
+    cache = Exposition(rig.source)
+    for accept in (TEXT, OPENMETRICS):
+        assert_same(cache, rig, accept)
+    at = _boundary(rig)
+    cache.prepare(rig.source(), at)
+    rendered = cache.blocks_rendered
+    rig.clock.set(at)
+    for accept in (TEXT, OPENMETRICS):
+        assert_same(cache, rig, accept)
+    assert cache.blocks_rendered == rendered
+
+
+def test_a_commit_after_rendering_ahead_costs_the_scrape_only_its_block(rig: Rig) -> None:
+    cache = Exposition(rig.source)
+    assert_same(cache, rig)
+    at = _boundary(rig)
+    cache.prepare(rig.source(), at)
+    rendered = cache.blocks_rendered
+    rig.commit(rig.series[-1], int(at) - LAG, 1, value=0.3)
+    rig.clock.set(at)
+    assert b"} 0.3\n" in assert_same(cache, rig)
+    assert cache.blocks_rendered == rendered + 1
+
+
+def test_a_format_nobody_scraped_lately_is_not_rendered_ahead(rig: Rig) -> None:
+    cache = Exposition(rig.source)
+    assert_same(cache, rig)
+    rig.clock.advance(RECENT_S + 20)
+    rendered = cache.blocks_rendered
+    cache.prepare(rig.source(), _boundary(rig))
+    assert cache.blocks_rendered == rendered
+
+
+def test_rendering_ahead_in_latest_mode_is_never_needed(rig: Rig) -> None:
+    rig.mode = Mode.LATEST
+    assert next_boundary(rig.source()) is None
+
+
+def test_the_thread_renders_the_next_window_ahead_and_stops(rig: Rig) -> None:
+    cache = Exposition(rig.source, lead_s=5)
+    assert_same(cache, rig)
+    rendered = cache.blocks_rendered
+    rig.clock.set(_boundary(rig) - 3)
+    cache.start()
+    try:
+        wait_until(lambda: cache.blocks_rendered > rendered, timeout_s=30, what="a render ahead")
+    finally:
+        cache.stop()
+    rig.clock.advance(3)
+    assert_same(cache, rig)
+    assert cache.blocks_rendered == 2 * rendered

@@ -1,0 +1,163 @@
+""":class:`Exposition`: what a scrape of /metrics gets, from sections kept per format."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from prometheus_client.exposition import choose_encoder, gzip_accepted
+
+from exporter.collector import SECTIONS, CollectorInput, calls_families, realtime_families
+from exporter.exposition.encoding import Chunk, Format, Piece, gzip_member
+from exporter.exposition.realtime import RealtimeSection, next_boundary
+
+log = logging.getLogger(__name__)
+
+MAX_FORMATS = 2
+"""Formats kept at once (Prometheus asks for OpenMetrics, curl and wrk for text)."""
+LEAD_S = 5.0
+"""How long before a replay window moves on its section is rendered (about 1 s of CPU)."""
+RECENT_S = 60.0
+"""Only formats scraped this recently are rendered ahead: an idle exporter renders nothing."""
+IDLE_WAIT_S = 20.0
+
+Source = Callable[[], CollectorInput]
+
+
+@dataclass
+class _Cached:
+    """Everything kept for one format."""
+
+    fmt: Format
+    realtime: RealtimeSection = field(default_factory=RealtimeSection)
+    ahead: RealtimeSection | None = None
+    """Rendered ahead for the next replay window; becomes ``realtime`` once that window shows."""
+    calls_key: object = None
+    calls: Chunk = field(default_factory=Chunk)
+    scraped_at: float = 0.0
+
+
+class Exposition:
+    """/metrics for the app: ``payload(accept, accept_encoding)`` -> (body parts, headers).
+
+    ``source`` is read once per scrape; its window source must be the store's
+    snapshot (immutable per-series values, replaced, never changed, on commit).
+    ``start()`` runs a thread that renders each replay window's section shortly
+    before it shows, so no scrape waits for it; ``stop()`` ends it.
+    """
+
+    def __init__(self, source: Source, *, lead_s: float = LEAD_S) -> None:
+        self._source = source
+        self._lead_s = lead_s
+        self._lock = threading.Lock()
+        self._formats: OrderedDict[str, _Cached] = OrderedDict()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.blocks_rendered = 0
+        """Real-time blocks rendered so far, ahead or by scrapes (tests and benchmarks read it)."""
+
+    def payload(self, accept: str, accept_encoding: str) -> tuple[list[bytes], dict[str, str]]:
+        """The exposition in the format the scraper asked for, gzipped if accepted.
+
+        The body is a list of parts to send one after the other.
+        """
+        encoder, content_type = choose_encoder(accept)
+        headers = {"Content-Type": content_type}
+        with self._lock:
+            cached = self._formats.get(content_type)
+            if cached is None:
+                cached = self._formats[content_type] = _Cached(Format(encoder, content_type))
+                while len(self._formats) > MAX_FORMATS:
+                    self._formats.popitem(last=False)
+            self._formats.move_to_end(content_type)
+            rest = self._render(cached, self._source())
+            chunks = cached.realtime.chunks
+            if gzip_accepted(accept_encoding):
+                headers["Content-Encoding"] = "gzip"
+                # a twentieth of the size, sent in one write: each write must win the GIL back
+                return [gzip_member(chunks, cached.realtime.crc(), rest)], headers
+            plain = [piece.data if isinstance(piece, Chunk) else piece for piece in rest]
+            return [*(chunk.data for chunk in chunks), b"".join(plain)], headers
+
+    def _render(self, cached: _Cached, data: CollectorInput) -> list[Piece]:
+        """Bring the real-time section up to ``data``; return every later section's bytes."""
+        fmt, rest = cached.fmt, list[Piece]()
+        cached.scraped_at = data.now
+        for section in SECTIONS:
+            if section is realtime_families:
+                if rest:
+                    raise AssertionError("the real-time section must come first")
+                ahead = cached.ahead
+                if ahead is not None and ahead.serves(data) and not cached.realtime.serves(data):
+                    cached.realtime, cached.ahead = ahead, None
+                self.blocks_rendered += cached.realtime.update(fmt, data)
+            elif section is calls_families:
+                if cached.calls_key != data.calls:
+                    cached.calls_key = data.calls
+                    cached.calls = Chunk(fmt.render(section(data)))
+                rest.append(cached.calls)
+            else:
+                rest.append(fmt.render(section(data)))
+        rest.append(fmt.tail)
+        return rest
+
+    # --- rendering ahead of the replay window ----------------------------------
+
+    def prepare(self, data: CollectorInput, at: float) -> None:
+        """Render the real-time section as a scrape at ``at`` will show it, scrapes going on.
+
+        Only formats scraped in the last RECENT_S are rendered. A commit
+        between now and ``at`` costs that scrape only its block.
+        """
+        ahead = replace(data, now=at)
+        with self._lock:
+            recent = [
+                (content_type, cached.fmt)
+                for content_type, cached in self._formats.items()
+                if cached.scraped_at >= data.now - RECENT_S
+            ]
+        for content_type, fmt in recent:
+            section = RealtimeSection()
+            rendered = section.update(fmt, ahead)
+            with self._lock:
+                self.blocks_rendered += rendered
+                cached = self._formats.get(content_type)
+                if cached is not None:
+                    cached.ahead = section
+
+    def run_ahead(self) -> None:
+        """Until :meth:`stop`: render each replay window's section ``lead_s`` before it shows."""
+        prepared: float | None = None
+        while not self._stopping.is_set():
+            data = self._source()
+            at = next_boundary(data)
+            if at is None:
+                self._stopping.wait(IDLE_WAIT_S)
+            elif at != prepared and at - data.now <= self._lead_s:
+                self.prepare(data, at)
+                prepared = at
+            else:
+                wake = at if at == prepared else at - self._lead_s
+                self._stopping.wait(max(0.05, wake - data.now))
+
+    def _run_ahead_logged(self) -> None:
+        try:
+            self.run_ahead()
+        except Exception:  # scrapes render for themselves then; never take the app down
+            log.exception("rendering /metrics ahead failed; scrapes render it themselves")
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=self._run_ahead_logged, name="metrics-ahead", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None

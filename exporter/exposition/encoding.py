@@ -1,0 +1,127 @@
+"""Families to bytes with prometheus_client's own encoders, cut at family boundaries; gzip pieces.
+
+An encoder writes one family after the other (and OpenMetrics a closing
+``# EOF``), so the bytes of a list of families are the concatenation of each
+family's header (HELP, TYPE, UNIT) and sample lines: :class:`Format` hands out
+those pieces separately, all made by the encoder itself.
+
+A gzip member may carry several deflate streams back to back when each but the
+last ends on a byte boundary without the final flag (a sync flush): a
+:class:`Chunk` keeps such a stream of its bytes, and :func:`gzip_member` joins
+streams made at different times into one ordinary gzip answer.
+"""
+
+from __future__ import annotations
+
+import copy
+import struct
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+GZIP_LEVEL = 1
+"""Level 1 deflates 11 MB of exposition in 30 ms to 5 %; level 5 takes 50 ms for 4.5 %."""
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no mtime
+
+
+class _Families:
+    """A fixed list of families, as the encoders' Collector."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families
+
+
+class Format:
+    """One negotiated format: its encoder, cut at family boundaries."""
+
+    def __init__(self, encoder: Callable[[Collector], bytes], content_type: str) -> None:
+        self._encoder = encoder
+        self.content_type = content_type
+        self.tail = encoder(_Families([]))  # "# EOF\n" in OpenMetrics, nothing in text
+        self._headers: dict[tuple[str, str, str, str], bytes] = {}
+
+    def render(self, families: Iterable[Metric]) -> bytes:
+        """The families as the encoder writes them, without its closing tail."""
+        out = self._encoder(_Families(list(families)))
+        return out[: len(out) - len(self.tail)]
+
+    def header(self, family: Metric) -> bytes:
+        """The lines a family starts with: its rendering without samples."""
+        key = (family.name, family.type, family.documentation, family.unit)
+        found = self._headers.get(key)
+        if found is None:
+            empty = copy.copy(family)
+            empty.samples = []
+            found = self._headers[key] = self.render([empty])
+        return found
+
+    def samples(self, family: Metric) -> bytes:
+        """Only the sample lines of a family."""
+        if not family.samples:
+            return b""
+        out, header = self.render([family]), self.header(family)
+        if not out.startswith(header):
+            raise AssertionError(f"{family.name}: the encoding does not start with the header")
+        return out[len(header) :]
+
+
+@dataclass
+class Chunk:
+    """Bytes sent as one piece, and their deflate stream once a scraper asked for gzip.
+
+    A real-time chunk joins its section's parts ``start:stop``, which then point into it.
+    """
+
+    data: bytes = b""
+    start: int = 0
+    stop: int = 0
+    deflated: bytes | None = None
+
+    def deflate(self) -> bytes:
+        """A raw deflate stream of ``data``: ends on a byte boundary, not final; made once."""
+        if self.deflated is None:
+            compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15)
+            self.deflated = compressor.compress(self.data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        return self.deflated
+
+
+def crc_of(chunks: Iterable[Chunk], crc: int = 0, size: int = 0) -> tuple[int, int]:
+    """CRC-32 and length of the chunks' bytes, continuing from ``crc`` and ``size``."""
+    for chunk in chunks:
+        crc, size = zlib.crc32(chunk.data, crc), size + len(chunk.data)
+    return crc, size
+
+
+def gzip_member(head: Sequence[Chunk], head_crc: tuple[int, int], rest: Sequence[Piece]) -> bytes:
+    """One gzip member of ``head``'s then ``rest``'s bytes.
+
+    ``head_crc`` is ``crc_of(head)``, which the caller keeps while ``head``
+    stays the same. A chunk's deflate stream is reused; runs of plain bytes are
+    deflated now, in one call each (each call lets other threads take the GIL
+    and must win it back).
+    """
+    crc, size = head_crc
+    out, fresh = [_GZIP_HEADER, *(chunk.deflate() for chunk in head)], list[bytes]()
+    for piece in rest:
+        data = piece.data if isinstance(piece, Chunk) else piece
+        crc, size = zlib.crc32(data, crc), size + len(data)
+        if isinstance(piece, Chunk):
+            if fresh:
+                out.append(Chunk(b"".join(fresh)).deflate())
+                fresh = []
+            out.append(piece.deflate())
+        else:
+            fresh.append(piece)
+    out.append(zlib.compress(b"".join(fresh), GZIP_LEVEL, wbits=-15))  # with the final block
+    out.append(struct.pack("<II", crc, size & 0xFFFFFFFF))
+    return b"".join(out)
+
+
+Piece = Chunk | bytes
+"""What a body is made of: chunks kept between scrapes, or bytes made for one."""
