@@ -14,12 +14,16 @@ from collections.abc import Callable
 
 from exporter.clock import Clock, system_clock
 from exporter.plans import DAY, Budget, Limits
-from exporter.quota import next_free_slot
+from exporter.quota import periods, used_since
 from exporter.store import Store
 
 PER_SECOND_MARGIN_S = 0.05
-"""Requests rationed per second leave this much late, so network jitter cannot
-put two of them into one of the API's seconds."""
+PERIOD_MARGIN_S = 1.0
+"""Requests leave this much after the ledger's window frees (a little less for
+per-second limits): the API counts a request when it arrives, a moment after
+the ledger wrote it, so a request sent exactly as the oldest one leaves the
+window could still find it there on the server's side."""
+
 
 Sleep = Callable[[float], bool]
 """Waits up to the given seconds; returns False when the daemon is stopping."""
@@ -35,12 +39,16 @@ def make_sleep(stopping: threading.Event) -> Sleep:
 
 
 def free_slot(sent: list[float], now: float, limits: Limits) -> float:
-    """The ledger's next free slot, with a margin on a per-second limit."""
-    slot = next_free_slot(sent, now, limits)
-    cap = limits.per_second
-    if cap and len(sent) >= cap and math.isfinite(slot):
-        slot = max(slot, sent[-cap] + 1.0 + PER_SECOND_MARGIN_S)
-    return slot
+    """The ledger's next free slot: every period's window must have room even
+    when stretched by its margin (``sent`` ascending)."""
+    earliest = now
+    for name, length, cap in periods(limits):
+        if cap <= 0:
+            return math.inf
+        margin = PER_SECOND_MARGIN_S if name == "second" else PERIOD_MARGIN_S
+        if used_since(sent, now - length - margin) >= cap:
+            earliest = max(earliest, sent[-cap] + length + margin)
+    return earliest
 
 
 class Ledger:

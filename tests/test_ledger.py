@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.ledger import PER_SECOND_MARGIN_S, Ledger, free_slot
+from exporter.ledger import PER_SECOND_MARGIN_S, PERIOD_MARGIN_S, Ledger, free_slot
 from exporter.plans import Budget, Limits
 from exporter.store import Store
 from tests.fakes import FakeClock
@@ -23,7 +23,16 @@ PER_SECOND = Limits(per_second=2, per_day=100, horizon_s=3600, max_span_s=3600, 
         pytest.param([], PER_MINUTE, T0, id="an empty ledger has a slot now"),
         pytest.param([T0 - 30], PER_MINUTE, T0, id="one request in the minute leaves room"),
         pytest.param(
-            [T0 - 30, T0 - 10], PER_MINUTE, T0 + 30, id="a full minute frees when its oldest leaves"
+            [T0 - 30, T0 - 10],
+            PER_MINUTE,
+            T0 + 30 + PERIOD_MARGIN_S,
+            id="a full minute frees a second after its oldest leaves",
+        ),
+        pytest.param(
+            [T0 - 60.5, T0 - 10],
+            PER_MINUTE,
+            T0 + 0.5,
+            id="a request just out of the minute still counts until its margin passes",
         ),
         pytest.param(
             [T0 - 0.5, T0 - 0.2],
@@ -63,7 +72,7 @@ def test_take_waits_for_a_slot_that_frees_soon(tmp_path: Path) -> None:
         store.record_request("realtime", "realtime_usage", T0 - 58)
         store.record_request("realtime", "realtime_usage", T0 - 50)
         assert ledger.take(Budget.REALTIME, "realtime_usage", PER_MINUTE, max_wait_s=5) is None
-        assert waits == [pytest.approx(2)]
+        assert waits == [pytest.approx(2 + PERIOD_MARGIN_S)]
 
 
 def test_take_gives_the_slot_back_when_it_is_further_off_than_the_wait(tmp_path: Path) -> None:
@@ -73,7 +82,7 @@ def test_take_gives_the_slot_back_when_it_is_further_off_than_the_wait(tmp_path:
         store.record_request("realtime", "realtime_usage", T0 - 10)
         store.record_request("realtime", "realtime_usage", T0 - 5)
         slot = ledger.take(Budget.REALTIME, "realtime_usage", PER_MINUTE, max_wait_s=5)
-        assert slot == pytest.approx(T0 + 50)
+        assert slot == pytest.approx(T0 + 50 + PERIOD_MARGIN_S)
         assert waits == []
         assert len(store.request_times("realtime", 0)) == 2
 
