@@ -32,6 +32,7 @@ from exporter.planning import PollPlan, make_plan
 from exporter.plans import Budget, Endpoint
 from exporter.poller import Poller
 from exporter.quota import periods, used_since
+from exporter.runtime import tune_for_serving
 from exporter.scheduler import PollScheduler
 from exporter.server import MetricsServer, Routes
 from exporter.settings import ConfigError, Settings
@@ -129,6 +130,8 @@ class App:
         )
 
     def start(self) -> None:
+        if self.exposition is not None:
+            tune_for_serving()  # process-wide, before the threads start; see its docstring
         self.server.start()
         self.scheduler.start()
         if self.exposition is not None:
@@ -172,6 +175,7 @@ class App:
             if self.insight is not None:
                 self.insight.clear_pauses()
         self.poller.set_limits({b: bp.limits for b, bp in plan.budgets.items()})
+        self.store.keep_in_memory(plan.memory_s)  # a longer lag reads older windows back
         self.scheduler.replan(plan)
         self.settings, self.plan = settings, plan
 
@@ -287,7 +291,7 @@ def build_app(
     )
     lock = StateDirLock(settings.state_dir).acquire()
     try:
-        store = Store(settings.state_dir, clock=clock)
+        store = Store(settings.state_dir, clock=clock, memory_s=plan.memory_s)
     except BaseException:
         lock.release()
         raise

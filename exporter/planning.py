@@ -147,6 +147,14 @@ class PollPlan:
         """How far behind real time the replay view shows ``budget``'s windows."""
         return self.budgets[budget].replay_lag_s
 
+    @property
+    def memory_s(self) -> int:
+        """How far back the real-time windows a scrape can show go: the largest
+        replay lag, plus two windows for a scrape a little late. Older windows
+        stay in the store's file, not in memory."""
+        lags = [self.budgets[budget].replay_lag_s for budget in {one.budget for one in self.series}]
+        return max(lags, default=0) + 2 * WINDOW_S
+
     def series_for(self, budget: Budget) -> list[Series]:
         return [one for one in self.series if one.budget is budget]
 

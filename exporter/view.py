@@ -35,6 +35,11 @@ class SeriesWindows(Protocol):
 
     def newest(self, uid: int | None = None) -> tuple[int, float] | None: ...
 
+    @property
+    def version(self) -> object:
+        """The same object while what the series shows stays the same (caches key on it)."""
+        ...
+
 
 class WindowSource(Protocol):
     def get(self, series_key: str) -> SeriesWindows | None: ...

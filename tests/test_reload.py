@@ -85,9 +85,15 @@ def test_a_reload_replans_and_keeps_every_cursor_window_and_ledger_entry(tmp_pat
         app.reload()
         assert len(app.plan.series) == 9
         assert app.settings.agora.headroom == 0.2
+        oldest_shown = app.clock() - app.plan.memory_s  # the lag grew: memory reaches further
         for key, cursor in cursors.items():
             assert app.store.cursor(key) == cursor
-            assert app.store.snapshot().get(key) is windows[key]
+            before, after = windows[key], app.store.snapshot().get(key)
+            assert before is not None
+            assert after is not None
+            for uid, kept in before.values.items():
+                assert dict(kept).items() <= dict(after.values[uid]).items()
+                assert min(after.values[uid]) < max(oldest_shown, min(kept))
         assert app.store.request_times(Budget.REALTIME.value, 0) == sent
         jobs = {job["id"] for job in app.scheduler.jobs()}
         assert {one.key for one in app.plan.series} <= jobs

@@ -25,6 +25,10 @@ class FakeSeriesWindows:
         ts = max(per_uid)
         return ts, per_uid[ts]
 
+    @property
+    def version(self) -> object:
+        return self  # a fake is changed in place: nothing may cache on it
+
 
 @dataclass
 class FakeWindowSource:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 from array import array
 from collections.abc import Iterable, Iterator, KeysView, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 MAX_UID = 2**63 - 1
@@ -73,10 +73,12 @@ class WindowValues(Mapping[int, float]):
             return self
         return self.from_sorted(other._ts, self._values)
 
-    def since(self, oldest: int) -> WindowValues:
-        """The windows starting at or after ``oldest``."""
+    def since(self, oldest: int, *, keep_newest: bool = False) -> WindowValues:
+        """The windows starting at or after ``oldest`` (and the newest one, if ``keep_newest``)."""
         cut = bisect.bisect_left(self._ts, oldest)
-        if cut == 0:
+        if keep_newest:
+            cut = min(cut, len(self._ts) - 1)
+        if cut <= 0:
             return self
         return self.from_sorted(self._ts[cut:], self._values[cut:])
 
@@ -117,6 +119,12 @@ class SeriesData:
 
     newest_ts: int | None
     values: Mapping[int | None, Mapping[int, float]]
+    version: object = field(default_factory=object, repr=False)
+    """The same object while what a scrape can show of the series stays the same.
+
+    Anything upserted makes a new one; :meth:`since` keeps it while every uid
+    keeps its newest window (its callers only cut windows no scrape shows).
+    """
 
     def value_at(self, ts: int, uid: int | None = None) -> float | None:
         windows = self.values.get(uid)
@@ -153,13 +161,20 @@ class SeriesData:
             values[uid] = values.get(uid, EMPTY_WINDOWS).merged(newer)
         return SeriesData.of(values)
 
-    def since(self, oldest: int) -> SeriesData:
-        """A copy without windows starting before ``oldest`` (self when none are)."""
+    def since(self, oldest: int, *, keep_newest: bool = False) -> SeriesData:
+        """A copy without windows starting before ``oldest`` (self when none are).
+
+        ``keep_newest`` keeps each uid's newest window however old: what the
+        newest-window family and ``latest`` mode show.
+        """
         windows = self._windows()
-        firsts = (one.first_ts for one in windows.values())
-        if all(first is None or first >= oldest for first in firsts):
+        kept = {uid: one.since(oldest, keep_newest=keep_newest) for uid, one in windows.items()}
+        if all(kept[uid] is one for uid, one in windows.items()):
             return self
-        return SeriesData.of({uid: one.since(oldest) for uid, one in windows.items()})
+        trimmed = SeriesData.of(kept)
+        if trimmed.values.keys() == self.values.keys():  # every uid's newest is still there
+            return replace(trimmed, version=self.version)
+        return trimmed
 
     def _windows(self) -> dict[int | None, WindowValues]:
         return {

@@ -9,10 +9,7 @@ lock on ``state_dir`` is needed.
 
 from __future__ import annotations
 
-import itertools
-import operator
 import sqlite3
-from array import array
 from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import dataclass, field, replace
@@ -20,12 +17,11 @@ from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import quote
 
-from exporter.store.data import SeriesData, StoreSnapshot, WindowValues
+from exporter.store.data import StoreSnapshot, WindowValues
 from exporter.store.history import FetchedHistory, load_history
+from exporter.store.loading import read_windows
 from exporter.store.schema import DB_NAME, MIGRATIONS, StateDirError, state_error
-from exporter.store.sqlite import APPLICATION_ID, BUSY_TIMEOUT_MS, _doubles
-
-_NULL_UID = -1
+from exporter.store.sqlite import APPLICATION_ID, BUSY_TIMEOUT_MS
 
 
 @dataclass(frozen=True)
@@ -84,21 +80,7 @@ def _read(conn: sqlite3.Connection, path: Path) -> StoredHistory:
         row = found.fetchone()
         missed = int(row[0]) if row else 0
         keys = dict(conn.execute("SELECT id, key FROM series").fetchall())
-        groups = conn.execute(
-            "SELECT series_id, uid, count(*) FROM windows GROUP BY 1, 2 ORDER BY 1, 2"
-        ).fetchall()
-        windows = conn.execute("SELECT ts, value FROM windows ORDER BY series_id, uid, ts")
-        series: dict[str, SeriesData] = {}
-        for series_id, uids in itertools.groupby(groups, key=operator.itemgetter(0)):
-            values: dict[int | None, WindowValues] = {}
-            for _, uid, count in uids:
-                ts, vals = zip(*windows.fetchmany(count), strict=True)
-                values[None if uid == _NULL_UID else uid] = WindowValues.from_sorted(
-                    array("q", ts), _doubles(vals)
-                )
-            key = keys.get(series_id)
-            if key is not None:
-                series[key] = SeriesData.of(values)
+        series = read_windows(conn, keys)
         return StoredHistory(StoreSnapshot.adopt(series, missed), _insight(conn))
     finally:
         conn.execute("COMMIT")

@@ -10,18 +10,14 @@ SQLite.
 from __future__ import annotations
 
 import bisect
-import itertools
 import math
-import operator
 import sqlite3
 import tempfile
 import threading
-from array import array
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
-from typing import cast
 
 from exporter.clock import Clock, system_clock
 from exporter.store.calls import CallTable
@@ -30,30 +26,39 @@ from exporter.store.data import (
     SeriesData,
     StoreSnapshot,
     WindowRow,
-    WindowValues,
     check_rows,
 )
 from exporter.store.insight import InsightTable
+from exporter.store.loading import EVERYTHING, NULL_UID, read_windows
 from exporter.store.schema import DB_NAME, MIGRATIONS, StateDirError, state_error
 
 BUSY_TIMEOUT_MS = 5000
 LEDGER_KEEP_S = 86400 + 60
 WINDOW_SLACK_S = 600
 APPLICATION_ID = 0x41474F52  # "AGOR": marks the file as ours
-_NULL_UID = -1
-_NAN = math.nan
 
 
 class Store:
-    """The exporter's persistent state; thread-safe."""
+    """The exporter's persistent state; thread-safe.
+
+    The file keeps every window of the last ``horizon_s`` (plus slack);
+    memory, and so :meth:`snapshot`, only those of the last ``memory_s``
+    and each uid's newest (None: as many as the file).
+    """
 
     def __init__(
-        self, state_dir: Path, *, clock: Clock = system_clock, horizon_s: int = 3600
+        self,
+        state_dir: Path,
+        *,
+        clock: Clock = system_clock,
+        horizon_s: int = 3600,
+        memory_s: float | None = None,
     ) -> None:
         self._dir = Path(state_dir)
         self._path = self._dir / DB_NAME
         self._clock = clock
         self._horizon_s = horizon_s
+        self._memory_s = memory_s
         self._write_lock = threading.Lock()  # the connection and every write
         self._mem_lock = threading.Lock()  # the published state below
         self._ids: dict[str, int] = {}
@@ -83,6 +88,37 @@ class Store:
         except BaseException:
             self._abandon()
             raise
+
+    def _memory_oldest(self, now: float | None = None) -> int:
+        """The oldest window start memory keeps (besides each uid's newest)."""
+        if self._memory_s is None:
+            return EVERYTHING
+        return math.ceil((self._clock() if now is None else now) - self._memory_s)
+
+    def keep_in_memory(self, memory_s: float | None) -> None:
+        """Keep the windows of the last ``memory_s`` in memory from now on (None: all).
+
+        Asking for more than before reads them back from the file.
+        """
+        with self._write_lock:
+            more = memory_s is None or (self._memory_s is not None and memory_s > self._memory_s)
+            self._memory_s = memory_s
+            if not more:
+                return  # the next commit or prune lets go of the surplus
+            conn = self._conn
+            if conn is None:
+                raise StateDirError(f"state store {self._path}: the store is closed")
+            keys = {series_id: key for key, series_id in self._ids.items()}
+            try:
+                conn.execute("BEGIN")
+                found = read_windows(conn, keys, oldest=self._memory_oldest())
+                conn.execute("COMMIT")
+            except sqlite3.Error as error:
+                _rollback(conn)
+                raise self._error("reading windows back", error) from error
+            with self._mem_lock:
+                self._series.update(found)
+                self._published = None
 
     @property
     def path(self) -> Path:
@@ -172,21 +208,7 @@ class Store:
         ledger = conn.execute("SELECT budget, at FROM ledger WHERE at >= ? ORDER BY at", (since,))
         for budget, at in ledger:
             self._ledger.setdefault(budget, []).append(at)
-        # Counting first lets the big scan fetch two columns, not four: ~25 % faster.
-        groups = conn.execute(
-            "SELECT series_id, uid, count(*) FROM windows GROUP BY 1, 2 ORDER BY 1, 2"
-        ).fetchall()
-        windows = conn.execute("SELECT ts, value FROM windows ORDER BY series_id, uid, ts")
-        for series_id, uids in itertools.groupby(groups, key=operator.itemgetter(0)):
-            values: dict[int | None, WindowValues] = {}
-            for _, uid, count in uids:
-                ts, vals = zip(*windows.fetchmany(count), strict=True)
-                values[None if uid == _NULL_UID else uid] = WindowValues.from_sorted(
-                    array("q", ts), _doubles(vals)
-                )
-            key = keys.get(series_id)
-            if key is not None:  # rows of an unknown series: never written by this code
-                self._series[key] = SeriesData.of(values)
+        self._series.update(read_windows(conn, keys, oldest=self._memory_oldest()))
         self.insight.load(conn)
         self.calls.load(conn)
         conn.execute("COMMIT")
@@ -303,11 +325,11 @@ class Store:
         check_rows(rows)
         with self._write_lock:
             data = self._series.get(series_key, EMPTY_SERIES).upserted(rows)
+            data = data.since(self._memory_oldest(), keep_newest=True)
             old_cursor = self._cursors.get(series_key)
             new_cursor = int(cursor) if old_cursor is None else max(old_cursor, int(cursor))
             params = [
-                (_NULL_UID if row.uid is None else row.uid, row.ts, float(row.value))
-                for row in rows
+                (NULL_UID if row.uid is None else row.uid, row.ts, float(row.value)) for row in rows
             ]
             with self._transaction(f"storing a poll of {series_key}") as tx:
                 series_id = self._ids.get(series_key)
@@ -338,20 +360,25 @@ class Store:
                 self._published = None
 
     def prune(self, now: float) -> None:
-        """Drop windows older than the horizon (plus 10 min) and ledger entries older than 24 h."""
+        """Drop windows older than the horizon (plus 10 min) and ledger entries older than 24 h.
+
+        Memory also lets go of the windows older than ``memory_s``.
+        """
         oldest_window = math.ceil(now - self._horizon_s - WINDOW_SLACK_S)
+        oldest_in_memory = self._memory_oldest(now)
         oldest_request = now - LEDGER_KEEP_S
         with self._write_lock:
             changed: dict[str, SeriesData] = {}
             for key, data in self._series.items():
-                kept = data.since(oldest_window)
+                kept = data.since(oldest_window).since(oldest_in_memory, keep_newest=True)
                 if kept is not data:
                     changed[key] = kept
             with self._transaction("pruning old windows and requests") as tx:
                 tx.execute("DELETE FROM ledger WHERE at < ?", (oldest_request,))
+                # memory no longer tells which series have old rows: ask each one
                 tx.executemany(
                     "DELETE FROM windows WHERE series_id = ? AND ts < ?",
-                    [(self._ids[key], oldest_window) for key in changed],
+                    [(series_id, oldest_window) for series_id in self._ids.values()],
                 )
             with self._mem_lock:
                 self._series.update(changed)
@@ -396,14 +423,6 @@ class Store:
     def windows_missed_total(self) -> int:
         with self._mem_lock:
             return self._missed
-
-
-def _doubles(values: Sequence[float | None]) -> array[float]:
-    """REAL column values as an array; NULL is how SQLite stores NaN."""
-    try:
-        return array("d", cast("Sequence[float]", values))
-    except TypeError:
-        return array("d", [_NAN if value is None else value for value in values])
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -1,0 +1,62 @@
+"""Process-wide tuning: measured in a child process, since it changes the whole process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from exporter.runtime import tune_allocator
+
+# glibc's mallinfo2 counts the blocks taken straight from the kernel (hblks).
+CHILD = textwrap.dedent(
+    """
+    import ctypes, sys
+    from exporter.runtime import tune_allocator
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd",
+            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    mallinfo2.restype = MallInfo2
+
+    def from_the_kernel(size):
+        before = mallinfo2().hblks
+        block = bytearray(size)
+        found = mallinfo2().hblks - before
+        del block
+        return found
+
+    if sys.argv[1] == "tuned":
+        tune_allocator()  # as the app does: at start, before big blocks come and go
+    big = bytearray(8 << 20)
+    del big  # untuned, glibc now serves anything up to 8 MiB from its heap
+    print(from_the_kernel(256 << 10))
+    """
+)
+
+
+def _blocks_from_the_kernel(mode: str) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, mode], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout)
+
+
+@pytest.fixture(autouse=True)
+def _glibc() -> None:
+    if not tune_allocator():
+        pytest.skip("the C library is not glibc")
+
+
+def test_untuned_glibc_keeps_a_256_kib_chunk_in_its_heap_once_a_bigger_one_was_freed() -> None:
+    assert _blocks_from_the_kernel("untuned") == 0
+
+
+def test_tuned_a_256_kib_chunk_comes_from_the_kernel_and_goes_back_when_freed() -> None:
+    assert _blocks_from_the_kernel("tuned") == 1
