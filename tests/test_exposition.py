@@ -192,6 +192,16 @@ def test_a_commit_is_shown_by_the_next_scrape_and_renders_only_its_block(rig: Ri
     assert f'uid="{user.uids[0]}"}} 0.987654\n'.encode() in body
 
 
+def test_memory_letting_go_of_windows_no_scrape_shows_renders_no_block_again(rig: Rig) -> None:
+    cache = Exposition(rig.source)
+    before = assert_same(cache, rig)
+    rendered = cache.blocks_rendered
+    rig.store.keep_in_memory(LAG + 40)
+    rig.store.prune(rig.clock())  # every series is replaced by a shorter copy
+    assert assert_same(cache, rig) == before
+    assert cache.blocks_rendered == rendered
+
+
 def test_a_commit_to_a_series_never_fetched_shows_it_at_once(rig: Rig) -> None:
     cache = Exposition(rig.source)
     assert_same(cache, rig)
@@ -247,6 +257,41 @@ def test_concurrent_scrapers_share_one_rendering(rig: Rig) -> None:
     blocks = -(-len(rig.series) // BLOCK_SERIES)
     assert cache.blocks_rendered == blocks
     assert set(bodies) == {uncached(rig.source, TEXT)[0]}
+
+
+def _arrived(cache: Exposition, ticket: int) -> Callable[[], bool]:
+    return lambda: cache.last_arrival == ticket
+
+
+def test_scrapes_queued_behind_a_read_share_the_next_read_not_an_older_one(rig: Rig) -> None:
+    reads: list[float] = []
+    release = threading.Event()
+
+    def slow_first_read() -> CollectorInput:
+        data = rig.source()
+        if not reads:
+            release.wait(timeout=30)  # read before the commit, answered after it
+        reads.append(data.now)
+        return data
+
+    cache = Exposition(slow_first_read)
+    scrapers: list[threading.Thread] = []
+    bodies: list[bytes] = []
+    for arrival in (0, 2, 3):  # the first scrape takes two tickets: arriving and reading
+        scrapers.append(threading.Thread(target=lambda: bodies.append(cached(cache, TEXT)[0])))
+        scrapers[-1].start()
+        wait_until(_arrived(cache, arrival), timeout_s=30, what="a scrape arriving")
+    rig.commit(rig.series[-1], T0 + 3600 - LAG, 1, value=0.3)  # after the first read began
+    release.set()
+    for thread in scrapers:
+        thread.join(timeout=30)
+    assert (len(reads), cache.answers_shared) == (2, 1)
+    assert bodies[1] == bodies[2]
+    assert bodies[1] == uncached(rig.source, TEXT)[0]
+    assert bodies[1] != bodies[0]
+    assert b"} 0.3\n" in bodies[1]
+    cached(cache, TEXT)
+    assert len(reads) == 3  # a scrape arriving after every read reads for itself
 
 
 def test_calls_are_rendered_again_only_when_the_call_state_changes(rig: Rig) -> None:

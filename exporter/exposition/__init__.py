@@ -14,8 +14,11 @@ per negotiated format (:mod:`exporter.exposition.realtime`):
   the first time a scraper asks for gzip: a commit joins again the few chunks
   its block's samples lie in, and a scrape sends the chunks as they are;
 * the calls section, rendered again when the call state changes;
-* everything else (insight, the exporter's own families), a few dozen
-  samples, rendered at every scrape.
+* everything else (insight, the exporter's own families): built from the
+  collector at every scrape, encoded again only when the families changed.
+
+Scrapes that queue while another one reads the state share its answer when
+that read began after they arrived, so a crowd of scrapers costs one read.
 
 A gzip answer is one ordinary gzip member spliced from the chunks' deflate
 streams and the fresh pieces' (:mod:`exporter.exposition.encoding`), so the
@@ -23,9 +26,9 @@ bulk is compressed once per change, not per scrape.
 
 Every piece is prometheus_client's own encoding of the collector's own families
 (:data:`exporter.collector.SECTIONS`) cut at family boundaries, so a body is
-byte for byte what an uncached render at the same instant gives. Each scrape
-reads the state afresh, so nothing is served past a commit or a window
-boundary; scrapes arriving during a render wait for it and share it.
+byte for byte what an uncached render at the same instant gives. Every answer
+reflects the state at an instant during its own request, so nothing is served
+past a commit or a window boundary.
 """
 
 from exporter.exposition.cache import Exposition

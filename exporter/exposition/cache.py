@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections import OrderedDict
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.metrics_core import Metric
 
 from exporter.collector import SECTIONS, CollectorInput, calls_families, realtime_families
 from exporter.exposition.encoding import Chunk, Format, Piece, gzip_member
@@ -23,7 +25,6 @@ LEAD_S = 5.0
 RECENT_S = 60.0
 """Only formats scraped this recently are rendered ahead: an idle exporter renders nothing."""
 IDLE_WAIT_S = 20.0
-
 Source = Callable[[], CollectorInput]
 
 
@@ -37,6 +38,8 @@ class _Cached:
     """Rendered ahead for the next replay window; becomes ``realtime`` once that window shows."""
     calls_key: object = None
     calls: Chunk = field(default_factory=Chunk)
+    small: dict[object, tuple[list[Metric], bytes]] = field(default_factory=dict)
+    """The other sections' last families and bytes."""
     scraped_at: float = 0.0
 
 
@@ -54,19 +57,33 @@ class Exposition:
         self._lead_s = lead_s
         self._lock = threading.Lock()
         self._formats: OrderedDict[str, _Cached] = OrderedDict()
+        self._tickets = itertools.count()  # next() is atomic: it orders arrivals and reads
+        self._answers: dict[tuple[str, bool], tuple[int, list[bytes], dict[str, str]]] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.blocks_rendered = 0
         """Real-time blocks rendered so far, ahead or by scrapes (tests and benchmarks read it)."""
+        self.last_arrival = -1
+        """The ticket of the latest scrape to arrive (tests wait on it)."""
+        self.answers_shared = 0
+        """Scrapes answered with another one's read of the state."""
 
     def payload(self, accept: str, accept_encoding: str) -> tuple[list[bytes], dict[str, str]]:
         """The exposition in the format the scraper asked for, gzipped if accepted.
 
-        The body is a list of parts to send one after the other.
+        The body is a list of parts to send one after the other. A scrape that
+        waited while another one read the state *after* it arrived gets that
+        one's answer: the state of an instant during its own request, at no cost.
         """
+        arrived = self.last_arrival = next(self._tickets)
         encoder, content_type = choose_encoder(accept)
-        headers = {"Content-Type": content_type}
+        key = (content_type, gzip_accepted(accept_encoding))
         with self._lock:
+            found = self._answers.get(key)
+            if found is not None and found[0] > arrived:
+                self.answers_shared += 1
+                return found[1], dict(found[2])
+            started = next(self._tickets)
             cached = self._formats.get(content_type)
             if cached is None:
                 cached = self._formats[content_type] = _Cached(Format(encoder, content_type))
@@ -75,12 +92,19 @@ class Exposition:
             self._formats.move_to_end(content_type)
             rest = self._render(cached, self._source())
             chunks = cached.realtime.chunks
-            if gzip_accepted(accept_encoding):
+            headers = {"Content-Type": content_type}
+            if key[1]:
                 headers["Content-Encoding"] = "gzip"
                 # a twentieth of the size, sent in one write: each write must win the GIL back
-                return [gzip_member(chunks, cached.realtime.crc(), rest)], headers
-            plain = [piece.data if isinstance(piece, Chunk) else piece for piece in rest]
-            return [*(chunk.data for chunk in chunks), b"".join(plain)], headers
+                parts = [gzip_member(chunks, cached.realtime.crc(), rest)]
+            else:
+                plain = [piece.data if isinstance(piece, Chunk) else piece for piece in rest]
+                parts = [*(chunk.data for chunk in chunks), b"".join(plain)]
+            self._answers = {
+                one: answer for one, answer in self._answers.items() if one[0] in self._formats
+            }
+            self._answers[key] = (started, parts, headers)
+            return parts, dict(headers)
 
     def _render(self, cached: _Cached, data: CollectorInput) -> list[Piece]:
         """Bring the real-time section up to ``data``; return every later section's bytes."""
@@ -100,7 +124,11 @@ class Exposition:
                     cached.calls = Chunk(fmt.render(section(data)))
                 rest.append(cached.calls)
             else:
-                rest.append(fmt.render(section(data)))
+                families = list(section(data))
+                kept = cached.small.get(section)
+                if kept is None or kept[0] != families:  # rendering costs 10x comparing
+                    kept = cached.small[section] = (families, fmt.render(families))
+                rest.append(kept[1])
         rest.append(fmt.tail)
         return rest
 

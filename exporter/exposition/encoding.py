@@ -17,7 +17,7 @@ import copy
 import struct
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -73,7 +73,7 @@ class Format:
 
 @dataclass
 class Chunk:
-    """Bytes sent as one piece, and their deflate stream once a scraper asked for gzip.
+    """Bytes sent as one piece, with their deflate stream and CRC-32 once a scraper asked for gzip.
 
     A real-time chunk joins its section's parts ``start:stop``, which then point into it.
     """
@@ -81,20 +81,73 @@ class Chunk:
     data: bytes = b""
     start: int = 0
     stop: int = 0
-    deflated: bytes | None = None
+    _deflated: bytes | None = field(default=None, repr=False)
+    _checksum: tuple[int, int] | None = field(default=None, repr=False)
+
+    def fill(self, data: bytes) -> Chunk:
+        """Hold ``data`` from now on (what was made of the old bytes is dropped)."""
+        self.data, self._deflated, self._checksum = data, None, None
+        return self
 
     def deflate(self) -> bytes:
         """A raw deflate stream of ``data``: ends on a byte boundary, not final; made once."""
-        if self.deflated is None:
+        if self._deflated is None:
             compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15)
-            self.deflated = compressor.compress(self.data) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        return self.deflated
+            self._deflated = compressor.compress(self.data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        return self._deflated
+
+    def checksum(self) -> tuple[int, int]:
+        """The CRC-32 of ``data``, and the factor that moves a CRC past it; made once."""
+        if self._checksum is None:
+            self._checksum = (zlib.crc32(self.data), _crc_shift(len(self.data)))
+        return self._checksum
+
+
+# CRC-32 combination as zlib's crc32_combine does it (polynomial arithmetic modulo
+# the CRC polynomial): a chunk's CRC is computed once, and the CRC of a body of
+# unchanged chunks costs a few microseconds per chunk instead of a pass over the bytes.
+_POLY = 0xEDB88320  # reflected
+
+
+def _multmodp(a: int, b: int) -> int:
+    """a * b modulo the CRC polynomial (both reflected)."""
+    mask, product = 1 << 31, 0
+    while True:
+        if a & mask:
+            product ^= b
+            if a & (mask - 1) == 0:
+                return product
+        mask >>= 1
+        b = (b >> 1) ^ _POLY if b & 1 else b >> 1
+
+
+def _x2n_table() -> list[int]:
+    power, table = 1 << 30, []  # x^1
+    for _ in range(32):
+        table.append(power)
+        power = _multmodp(power, power)
+    return table
+
+
+_X2N = _x2n_table()  # x^(2^n) modulo the polynomial
+
+
+def _crc_shift(length: int) -> int:
+    """x^(8 * length) modulo the polynomial: a CRC times it is the CRC moved past length bytes."""
+    power, k = 1 << 31, 3
+    while length:
+        if length & 1:
+            power = _multmodp(_X2N[k & 31], power)
+        length >>= 1
+        k += 1
+    return power
 
 
 def crc_of(chunks: Iterable[Chunk], crc: int = 0, size: int = 0) -> tuple[int, int]:
     """CRC-32 and length of the chunks' bytes, continuing from ``crc`` and ``size``."""
     for chunk in chunks:
-        crc, size = zlib.crc32(chunk.data, crc), size + len(chunk.data)
+        own, shift = chunk.checksum()
+        crc, size = _multmodp(shift, crc) ^ own, size + len(chunk.data)
     return crc, size
 
 
@@ -109,14 +162,14 @@ def gzip_member(head: Sequence[Chunk], head_crc: tuple[int, int], rest: Sequence
     crc, size = head_crc
     out, fresh = [_GZIP_HEADER, *(chunk.deflate() for chunk in head)], list[bytes]()
     for piece in rest:
-        data = piece.data if isinstance(piece, Chunk) else piece
-        crc, size = zlib.crc32(data, crc), size + len(data)
         if isinstance(piece, Chunk):
+            crc, size = crc_of([piece], crc, size)
             if fresh:
                 out.append(Chunk(b"".join(fresh)).deflate())
                 fresh = []
             out.append(piece.deflate())
         else:
+            crc, size = zlib.crc32(piece, crc), size + len(piece)
             fresh.append(piece)
     out.append(zlib.compress(b"".join(fresh), GZIP_LEVEL, wbits=-15))  # with the final block
     out.append(struct.pack("<II", crc, size & 0xFFFFFFFF))

@@ -3,13 +3,15 @@
 The section is the collector's real-time families (family after family, each
 its header then its samples). The plan's series are cut into blocks of
 :data:`BLOCK_SERIES`; a block's samples in each family are one *part*, so the
-section is, per family, its header and then one part per block. Parts are
-grouped into :class:`Chunk` s of about :data:`CHUNK_BYTES`, the pieces a scrape sends.
+section is, per family, its header and then one part per block. A family's
+parts are grouped into :class:`Chunk` s of about :data:`CHUNK_BYTES`, the pieces
+a scrape sends.
 
-A block is rendered again when one of its series has other windows in the
-store than when it was rendered: the store never changes a value it handed
-out but replaces it, so an unchanged series is the very same object. Only the
-chunks holding a changed part are joined again. When the replay window moves
+A block is rendered again when one of its series has another ``version`` than
+when it was rendered: the store never changes a value it handed out but
+replaces it, with a new version when something was fetched and the same one
+when it only let go of windows no scrape shows. Only the chunks holding a
+changed part are joined again. When the replay window moves
 on (or the mode, ``timestamps`` or the series do), every block is rendered again.
 """
 
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from exporter.collector import CollectorInput, realtime_families
 from exporter.exposition.encoding import Chunk, Format, crc_of
 from exporter.series import Series
-from exporter.view import Mode
+from exporter.view import Mode, SeriesWindows
 from exporter.windows import WINDOW_S, floor_window, replay_window
 
 BLOCK_SERIES = 16
@@ -45,6 +47,10 @@ def _ref(value: object) -> Ref:
         return weakref.ref(value)
     except TypeError:
         return lambda: value
+
+
+def _version(found: SeriesWindows | None) -> object:
+    return None if found is None else found.version
 
 
 def _dead() -> object:
@@ -79,15 +85,18 @@ class _Block:
 
     series: Sequence[Series]
     keys: list[str]
-    seen: list[Ref] = field(default_factory=list)
+    seen: list[object] = field(default_factory=list)
+    """Each series' ``version`` when rendered (a token: it keeps no windows alive)."""
 
     def changed(self, data: CollectorInput) -> bool:
         get = data.windows.get
-        return any(ref() is not get(key) for ref, key in zip(self.seen, self.keys, strict=True))
+        return any(
+            seen is not _version(get(key)) for seen, key in zip(self.seen, self.keys, strict=True)
+        )
 
     def render(self, fmt: Format, data: CollectorInput) -> list[bytes]:
         """The block's sample lines, one piece per real-time family."""
-        self.seen = [_ref(data.windows.get(key)) for key in self.keys]
+        self.seen = [_version(data.windows.get(key)) for key in self.keys]
         return [fmt.samples(one) for one in realtime_families(replace(data, series=self.series))]
 
 
@@ -133,49 +142,61 @@ class RealtimeSection:
         return len(stale)
 
     def _rebuild(self, fmt: Format, data: CollectorInput) -> None:
+        """Render every block, closing each family's chunks as they fill.
+
+        A block's samples are copied into a chunk (and dropped) as soon as its
+        family has CHUNK_BYTES waiting: the section is never held twice over.
+        """
         series = list(data.series)
         starts = range(0, len(series), BLOCK_SERIES)
         self._blocks = [
             _Block(chunk, [one.key for one in chunk])
             for chunk in (series[at : at + BLOCK_SERIES] for at in starts)
         ]
-        rendered = [block.render(fmt, data) for block in self._blocks]
         headers = [fmt.header(one) for one in realtime_families(replace(data, series=()))]
-        if any(len(pieces) != len(headers) for pieces in rendered):
-            raise AssertionError(
-                "the real-time section must yield the same families for any series"
-            )
-        self._parts = []
+        stride = len(self._blocks) + 1
+        self._parts = [b""] * (len(headers) * stride)
+        opened = [family * stride for family in range(len(headers))]  # first part not in a chunk
+        waiting = [len(header) for header in headers]
+        closed: list[list[Chunk]] = [[] for _ in headers]
         for family, header in enumerate(headers):
-            self._parts.append(header)
-            self._parts.extend(pieces[family] for pieces in rendered)
-        self._cut()
+            self._parts[family * stride] = header
+        for index, block in enumerate(self._blocks):
+            pieces = block.render(fmt, data)
+            if len(pieces) != len(headers):
+                raise AssertionError("the real-time section must yield the same families")
+            for family, piece in enumerate(pieces):
+                at = family * stride + 1 + index
+                self._parts[at], waiting[family] = piece, waiting[family] + len(piece)
+                if waiting[family] >= CHUNK_BYTES:
+                    closed[family].append(self._join(Chunk(start=opened[family], stop=at + 1)))
+                    opened[family], waiting[family] = at + 1, 0
+        for family, start in enumerate(opened):
+            if start < (family + 1) * stride:
+                closed[family].append(self._join(Chunk(start=start, stop=(family + 1) * stride)))
+        self.chunks = []
+        for chunk in (chunk for chunks in closed for chunk in chunks):
+            if self.chunks and len(self.chunks[-1].data) + len(chunk.data) <= CHUNK_BYTES:
+                # small families share a chunk: a scrape writes (and waits for the GIL) less
+                chunk = self._join(Chunk(start=self.chunks.pop().start, stop=chunk.stop))
+            self.chunks.append(chunk)
+        self._chunk_of = [0] * len(self._parts)
+        for index, chunk in enumerate(self.chunks):
+            self._chunk_of[chunk.start : chunk.stop] = [index] * (chunk.stop - chunk.start)
         self._series, self._section = data.series, section_key(data)
         self._windows = _ref(data.windows)
         self.version += 1
 
-    def _cut(self) -> None:
-        """Group the parts into chunks of about CHUNK_BYTES."""
-        self.chunks, self._chunk_of, size = [], [], 0
-        for at, part in enumerate(self._parts):
-            if not self.chunks or size >= CHUNK_BYTES:
-                self.chunks.append(Chunk(start=at, stop=at))
-                size = 0
-            self.chunks[-1].stop = at + 1
-            self._chunk_of.append(len(self.chunks) - 1)
-            size += len(part)
-        for chunk in self.chunks:
-            self._join(chunk)
-
-    def _join(self, chunk: Chunk) -> None:
-        chunk.data = b"".join(self._parts[chunk.start : chunk.stop])
-        chunk.deflated = None
+    def _join(self, chunk: Chunk) -> Chunk:
+        """Join the chunk's parts; they then point into it rather than hold copies."""
+        chunk.fill(b"".join(self._parts[chunk.start : chunk.stop]))
         view, offset = memoryview(chunk.data), 0
         for at in range(chunk.start, chunk.stop):
             size = len(self._parts[at])
             if size:  # most blocks have no samples in most families: those stay b""
                 self._parts[at] = view[offset : offset + size]
                 offset += size
+        return chunk
 
     def crc(self) -> tuple[int, int]:
         """CRC-32 and length of the whole section (for the gzip trailer), once per version."""
