@@ -17,11 +17,12 @@ demo: $(STAMP)
 	$(BIN)/agora-exporter --demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check exporter tests tools
-	$(BIN)/ruff format --check exporter tests tools
+	$(BIN)/ruff check exporter tests tools bench
+	$(BIN)/ruff format --check exporter tests tools bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict exporter
+	$(BIN)/mypy --strict --explicit-package-bases bench
 
 pytest: $(STAMP)
 	$(BIN)/pytest
@@ -39,6 +40,11 @@ dashboards: $(STAMP)
 rules:
 	promtool check rules deploy/prometheus/alerts.yml
 	promtool test rules deploy/prometheus/tests/*.yml
+
+# 22,010 series: /metrics beside nginx on the same bytes, memory, --demo start-up (~7 min).
+# Needs Debian's wrk and nginx (apt-get install -y wrk nginx-light); make test does not.
+bench: $(STAMP)
+	$(BIN)/python -m bench.scale
 
 # 200 scrapers on /metrics for 60 s while polls run, plain HTTP then TLS + basic auth.
 bench-load: $(STAMP)

@@ -3,7 +3,8 @@
 Both come from Debian (``apt-get install -y wrk nginx-light``); nothing in the
 test suite needs them. :func:`wrk` drives one URL with a fixed number of
 keep-alive connections and returns its figures; :class:`Nginx` serves one file
-at ``/metrics``, the fastest a server on this machine could answer the same bytes.
+at ``/metrics``, the fastest a server on this machine could answer the same
+bytes, or spreads requests over several simulators.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def wrk(
 
 
 _NGINX_CONF = """
-worker_processes {workers};
+worker_processes 2;
 {user}
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
@@ -126,39 +127,48 @@ http {{
   fastcgi_temp_path {prefix}/fastcgi;
   uwsgi_temp_path {prefix}/uwsgi;
   scgi_temp_path {prefix}/scgi;
+  {upstream}
   server {{
     listen 127.0.0.1:{port};
-    location = /metrics {{
-      default_type "{content_type}";
-      alias {body};{extra}
-    }}
+    {location}
   }}
 }}
 """
 
 
 class Nginx:
-    """nginx serving ``body`` (a file) at ``/metrics`` on a free loopback port, with ``headers``."""
+    """nginx on a free loopback port: :meth:`file` serves one file, :meth:`balancer` proxies."""
 
-    def __init__(
-        self,
-        body: Path,
-        *,
-        content_type: str,
-        headers: dict[str, str] | None = None,
-        workers: int = 2,
-    ) -> None:
-        self._body = body
-        self._content_type = content_type
-        self._headers = headers or {}
-        self._workers = workers
+    def __init__(self, upstream: str, location: str) -> None:
+        self._upstream, self._location = upstream, location
         self._scratch = tempfile.TemporaryDirectory(prefix="agora-bench-nginx-")
         self._process: subprocess.Popen[bytes] | None = None
         self.port = free_port()
 
+    @classmethod
+    def file(cls, body: Path, *, content_type: str, headers: dict[str, str] | None = None) -> Nginx:
+        """``body`` at ``/metrics`` with ``content_type`` and ``headers``."""
+        extra = "".join(f" add_header {k} {v};" for k, v in (headers or {}).items())
+        location = f'location = /metrics {{ default_type "{content_type}"; alias {body.resolve()};'
+        return cls("", location + extra + " }")
+
+    @classmethod
+    def balancer(cls, upstreams: list[str]) -> Nginx:
+        """Every request to one of ``upstreams`` (``host:port``) in turn, over keep-alive."""
+        servers = "".join(f" server {one};" for one in upstreams)
+        location = (
+            "location / { proxy_pass http://upstreams; proxy_http_version 1.1;"
+            ' proxy_set_header Connection ""; proxy_buffering off; }'
+        )
+        return cls(f"upstream upstreams {{{servers} keepalive 32; }}", location)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/metrics"
+        return f"{self.base_url}/metrics"
 
     def __enter__(self) -> Nginx:
         binary = _which("nginx")
@@ -169,13 +179,11 @@ class Nginx:
         conf = prefix / "nginx.conf"
         conf.write_text(
             _NGINX_CONF.format(
-                workers=self._workers,
                 user="user root;" if os.geteuid() == 0 else "",
                 prefix=prefix,
                 port=self.port,
-                content_type=self._content_type,
-                body=self._body.resolve(),
-                extra="".join(f"\n      add_header {k} {v};" for k, v in self._headers.items()),
+                upstream=self._upstream,
+                location=self._location,
             )
         )
         self._process = subprocess.Popen(
