@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from bench.loadgen import WrkResult
 
-TARGETS = {"p99_ms": 50.0, "nginx_share": 0.25, "rss_mib": 150.0, "demo_s": 10.0}
+TARGETS = {"p99_ms": 50.0, "nginx_share": 0.25, "rss_mib": 150e6 / 2**20, "demo_s": 10.0}
+"""The issue's targets; its 150 MB of memory are 143 MiB."""
 STARVED_MS = 250.0  # scrapes during the round: the polls' parsing and storing share the CPU
 PAUSE_MS = 250  # a paced scraper: 4 scrapes a second each, 32 in all
 
@@ -65,14 +66,19 @@ def _serving_rows(name: str, serving: Serving) -> list[str]:
 def verdicts(report: Report) -> list[tuple[str, bool]]:
     during, paced = report.during_round, report.paced
     p99 = TARGETS["p99_ms"]
+    back_to_back = report.prometheus.exporter
     return [
-        (f"/metrics p99 <= {p99:g} ms with 8 concurrent scrapers", paced.p99_ms <= p99),
+        (f"/metrics p99 <= {p99:g} ms, 8 paced scrapers", paced.p99_ms <= p99),
+        (
+            f"/metrics p99 <= {p99:g} ms, 8 scrapers back to back as Prometheus asks",
+            back_to_back.p99_ms <= p99 and back_to_back.errors + back_to_back.non_2xx == 0,
+        ),
         (
             f"throughput >= {TARGETS['nginx_share']:g} x nginx's on the identical bytes",
             report.plain.nginx_share >= TARGETS["nginx_share"],
         ),
         (
-            f"RSS <= {TARGETS['rss_mib']:g} MiB with an hour stored",
+            f"RSS <= 150 MB ({TARGETS['rss_mib']:.0f} MiB) with an hour stored",
             report.rss_mib <= TARGETS["rss_mib"],
         ),
         (f"--demo populated within {TARGETS['demo_s']:g} s", report.demo_s <= TARGETS["demo_s"]),
