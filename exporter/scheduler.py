@@ -24,6 +24,7 @@ from exporter.calls.inspector import CallInspector
 from exporter.clock import Clock, system_clock
 from exporter.insight.passes import TICK_S, InsightPasses
 from exporter.planning import PollPlan
+from exporter.plans import Budget
 from exporter.poller import Poller, PollResult, Status
 from exporter.series import Series
 from exporter.store import Store
@@ -62,6 +63,10 @@ def first_runs(
             count = max(1, budget.series)
             runs[one.key] = now + (index % count) * budget.interval_s / count
     return runs
+
+
+def _insight_job_id(budget: Budget) -> str:
+    return f"insight:{budget}"
 
 
 class PollScheduler:
@@ -115,9 +120,17 @@ class PollScheduler:
             self._scheduler.shutdown(wait=wait)
 
     def replan(self, plan: PollPlan) -> None:
-        """Swap the plan (config reload): cursors and the ledger stay in the store."""
+        """Swap the plan (config reload): cursors and the ledger stay in the store.
+
+        Insight ticks of budgets still in use stay: a pass may be running, and
+        its job is the one APScheduler counts instances of.
+        """
+        if self._insight is not None:
+            self._insight.set_plan(plan)
+        ticking = set() if self._insight is None else set(self._insight.budgets)
+        kept = {"prune", *(_insight_job_id(budget) for budget in ticking)}
         for job in self._scheduler.get_jobs():
-            if job.id != "prune":
+            if job.id not in kept:
                 job.remove()
         self._plan = plan
         self._add_jobs(plan)
@@ -183,11 +196,16 @@ class PollScheduler:
             return
         self._insight.set_plan(plan)
         for budget in self._insight.budgets:
+            found = self._scheduler.get_job(_insight_job_id(budget))
+            if found is not None:
+                if not self._insight.running(budget):  # series new to the plan: fetch them now
+                    found.modify(next_run_time=_at(now))
+                continue
             self._scheduler.add_job(
                 self._insight.tick,
                 IntervalTrigger(seconds=TICK_S, timezone=UTC),
                 args=[budget],
-                id=f"insight:{budget}",
+                id=_insight_job_id(budget),
                 name=f"insight passes on {budget}",
                 next_run_time=_at(now),
                 misfire_grace_time=None,

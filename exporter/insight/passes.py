@@ -83,6 +83,10 @@ class InsightPasses:
     def series_for(self, budget: Budget) -> list[InsightSeries]:
         return [one for one in self._series if one.budget is budget]
 
+    def running(self, budget: Budget) -> bool:
+        """Whether the budget's pass is running now."""
+        return self._locks[budget].locked()
+
     def tick(self, budget: Budget) -> PassResult | None:
         """Run the budget's pass (or its retry of late days) if due; None when not."""
         lock = self._locks[budget]
