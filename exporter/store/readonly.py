@@ -20,8 +20,8 @@ from urllib.parse import quote
 from exporter.store.data import StoreSnapshot, WindowValues
 from exporter.store.history import FetchedHistory, load_history
 from exporter.store.loading import read_windows
-from exporter.store.schema import DB_NAME, MIGRATIONS, StateDirError, state_error
-from exporter.store.sqlite import APPLICATION_ID, BUSY_TIMEOUT_MS
+from exporter.store.schema import APPLICATION_ID, DB_NAME, MIGRATIONS, StateDirError, state_error
+from exporter.store.sqlite import BUSY_TIMEOUT_MS
 
 
 @dataclass(frozen=True)

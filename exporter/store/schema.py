@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 DB_NAME = "agora-exporter.sqlite3"
+APPLICATION_ID = 0x41474F52  # "AGOR": marks the file as ours
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: ledger, series (key -> id, cursor), windows, counters.

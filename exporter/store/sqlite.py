@@ -12,7 +12,6 @@ from __future__ import annotations
 import bisect
 import math
 import sqlite3
-import tempfile
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -30,12 +29,18 @@ from exporter.store.data import (
 )
 from exporter.store.insight import InsightTable
 from exporter.store.loading import EVERYTHING, NULL_UID, read_windows
-from exporter.store.schema import DB_NAME, MIGRATIONS, StateDirError, state_error
+from exporter.store.opening import connect, prepare_dir, schema_version
+from exporter.store.schema import (
+    APPLICATION_ID,
+    DB_NAME,
+    MIGRATIONS,
+    StateDirError,
+    state_error,
+)
 
 BUSY_TIMEOUT_MS = 5000
 LEDGER_KEEP_S = 86400 + 60
 WINDOW_SLACK_S = 600
-APPLICATION_ID = 0x41474F52  # "AGOR": marks the file as ours
 
 
 class Store:
@@ -72,9 +77,9 @@ class Store:
         """Data Insights points and accepted metric names (same file, same rules)."""
         self.calls = CallTable(transaction=self._transaction, write_lock=self._write_lock)
         """Call Inspector calls, sessions, newest samples and search cursors (same rules)."""
-        self._prepare_dir()
+        prepare_dir(self._dir, self._path)
         try:
-            self._conn = self._open()
+            self._conn = connect(self._path, busy_timeout_ms=BUSY_TIMEOUT_MS)
             self._migrate(self._conn)
             self._load(self._conn)
         except sqlite3.Error as error:
@@ -127,63 +132,8 @@ class Store:
 
     # --- opening -------------------------------------------------------------
 
-    def _prepare_dir(self) -> None:
-        action = "creating the state directory"
-        try:
-            self._dir.mkdir(parents=True, exist_ok=True)
-            if not self._dir.is_dir():
-                raise StateDirError(
-                    f"state store {self._dir}: exists but is not a directory; "
-                    "point state_dir at a directory (it is created if missing)"
-                )
-            action = "writing a file in the state directory"
-            with tempfile.TemporaryFile(dir=self._dir, prefix=".write-test-"):
-                pass
-            action = "checking the database file"
-            if self._path.exists() and not self._path.is_file():
-                raise StateDirError(
-                    f"state store {self._path}: exists but is not a regular file; "
-                    "move it aside or point state_dir elsewhere"
-                )
-        except OSError as error:
-            raise state_error(self._dir, action, error, busy_s=0) from error
-
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self._path,
-            timeout=BUSY_TIMEOUT_MS / 1000,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        self._conn = conn
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StateDirError(
-                f"state store {self._path}: SQLite refused WAL mode (got {mode!r}); "
-                "put state_dir on a local filesystem"
-            )
-        conn.execute("PRAGMA synchronous = NORMAL")
-        return conn
-
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        if version > len(MIGRATIONS):
-            raise StateDirError(
-                f"state store {self._path}: schema version {version} was written by a newer "
-                f"agora-exporter (this one knows up to {len(MIGRATIONS)}); upgrade the exporter "
-                "or move the file aside"
-            )
-        if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-            raise StateDirError(
-                f"state store {self._path}: the file is an SQLite database of another program; "
-                "move it aside or point state_dir elsewhere"
-            )
-        if version > 0 and conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
-            raise StateDirError(
-                f"state store {self._path}: the file is not an agora-exporter database; "
-                "move it aside or point state_dir elsewhere"
-            )
+        version = schema_version(conn, self._path)
         if version == len(MIGRATIONS):
             return
         with self._transaction("creating the schema") as tx:
