@@ -37,12 +37,12 @@ from exporter.insight.series import InsightSeries
 from exporter.ledger import Ledger
 from exporter.planning import PollPlan
 from exporter.plans import DAY, HOUR, Budget, Limits
+from exporter.polling import BACKOFF_S
 from exporter.store import Store
 from exporter.store.history import FetchedHistory
 from exporter.store.readonly import ledger_counts
 
 BACKFILL_PREFIX = "backfill:"
-BACKOFF_S = (1.0, 3.0, 6.0)
 RATE_LIMIT_WAIT_S = 60.0
 MAX_SLOT_WAIT_S = 75.0
 """Wait this long at most for the ledger (a per-minute limit frees within 60 s)."""

@@ -9,26 +9,19 @@ never lets the next run overspend.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from exporter.agora import AgoraClient, AgoraError, RealtimeResult, RetryAction, WindowProblem
-from exporter.clock import Clock, system_clock
-from exporter.ledger import Ledger, Sleep, make_sleep
-from exporter.plans import Budget, Endpoint, Limits
+from exporter.agora import AgoraError, RealtimeResult, RetryAction, WindowProblem
+from exporter.plans import Endpoint
+from exporter.polling import AUTH_PAUSE_S, BACKOFF_S, PAUSE_S, SeriesPoller
 from exporter.series import Series
-from exporter.stats import RuntimeStats
-from exporter.store import StateDirError, Store, WindowRow
+from exporter.store import StateDirError, WindowRow
 from exporter.windows import WINDOW_S, QueryRange, query_range
 
 log = logging.getLogger(__name__)
 
-BACKOFF_S = (1.0, 3.0, 6.0)
 SHORT_WAIT_S = 10.0
-AUTH_PAUSE_S = 300.0
-RATE_LIMIT_PAUSE_S = 60.0
 BACKFILL_MARGIN_S = WINDOW_S
 
 
@@ -48,37 +41,8 @@ class PollResult:
     error: str | None = None
 
 
-class Poller:
+class Poller(SeriesPoller):
     """Polls series; thread-safe (the scheduler runs series in parallel)."""
-
-    def __init__(
-        self,
-        *,
-        client: AgoraClient,
-        store: Store,
-        limits: Mapping[Budget, Limits],
-        stats: RuntimeStats,
-        clock: Clock = system_clock,
-        sleep: Sleep | None = None,
-        stopping: threading.Event | None = None,
-        ledger: Ledger | None = None,
-    ) -> None:
-        self._client = client
-        self._store = store
-        self._limits = dict(limits)
-        self._stats = stats
-        self._clock = clock
-        self._stopping = stopping or threading.Event()
-        self._sleep = sleep or make_sleep(self._stopping)
-        self._ledger = ledger or Ledger(store=store, clock=clock, sleep=self._sleep)
-        self._paused_until: dict[str, float] = {}
-
-    def set_limits(self, limits: Mapping[Budget, Limits]) -> None:
-        self._limits = dict(limits)
-
-    def clear_pauses(self) -> None:
-        """End every app's pause after bad credentials (new ones were loaded)."""
-        self._paused_until.clear()
 
     def poll(self, series: Series) -> PollResult:
         """Fetch every window due for ``series``; never raises."""
@@ -87,29 +51,17 @@ class Poller:
         except StateDirError as error:
             log.error("state store failed while polling %s: %s", series.describe(), error)
             result = PollResult(Status.FAILED, error=str(error))
-            self._stats.record_poll(
-                series_key=series.key,
-                appid=series.appid,
-                at=self._clock(),
-                outcome="store_error",
-                error=str(error),
-            )
+            self._record(series.key, series.appid, "store_error", str(error))
         except Exception as error:  # a bug must cost one poll, never the schedule
             log.exception("polling %s failed unexpectedly", series.describe())
             result = PollResult(Status.FAILED, error=f"internal error: {type(error).__name__}")
-            self._stats.record_poll(
-                series_key=series.key,
-                appid=series.appid,
-                at=self._clock(),
-                outcome="internal_error",
-                error=result.error,
-            )
+            self._record(series.key, series.appid, "internal_error", result.error)
         return result
 
     def _poll(self, series: Series) -> PollResult:
         now = self._clock()
-        paused = self._paused_until.get(series.appid, 0.0)
-        if now < paused:
+        paused = self._paused(series.appid, now)
+        if paused is not None:
             return PollResult(Status.PAUSED, retry_at=paused)
         limits = self._limits[series.budget]
         cursor = self._store.cursor(series.key)
@@ -193,9 +145,7 @@ class Poller:
             series.key, rows, cursor=wanted.end, missed_windows=wanted.missed_windows
         )
         self._paused_until.pop(series.appid, None)
-        self._stats.record_poll(
-            series_key=series.key, appid=series.appid, at=self._clock(), outcome="success"
-        )
+        self._record(series.key, series.appid, "success")
         return PollResult(Status.FETCHED, windows=len(rows))
 
     def _decide(
@@ -216,24 +166,14 @@ class Poller:
             fixed = self._fix_window(error, wanted)
             if fixed is not None:
                 return fixed
-        retry_at: float | None = None
-        if error.retry is RetryAction.NEXT_SLOT:
-            retry_at = now + RATE_LIMIT_PAUSE_S
-        elif error.retry is RetryAction.NEXT_DAY:
-            retry_at = now + 3600.0
-        elif error.retry is RetryAction.STOP:
-            retry_at = now + AUTH_PAUSE_S
-            self._paused_until[series.appid] = retry_at
+        pause = PAUSE_S.get(error.retry)
+        retry_at = None if pause is None else now + pause
+        if error.retry is RetryAction.STOP:
+            self._paused_until[series.appid] = now + AUTH_PAUSE_S
             log.error("%s: %s; pausing this app for %.0f s", series.describe(), error, AUTH_PAUSE_S)
         else:
             log.warning("%s: %s", series.describe(), error)
-        self._stats.record_poll(
-            series_key=series.key,
-            appid=series.appid,
-            at=now,
-            outcome=error.outcome,
-            error=str(error),
-        )
+        self._record(series.key, series.appid, error.outcome, str(error), at=now)
         status = Status.DEFERRED if error.retry is RetryAction.NEXT_SLOT else Status.FAILED
         return PollResult(status, retry_at=retry_at, error=str(error))
 

@@ -22,12 +22,13 @@ from pathlib import Path
 import httpx
 
 from exporter.agora import AgoraClient
-from exporter.calls.fetch import CallFetcher, Sleep
+from exporter.calls.fetch import CallFetcher
 from exporter.calls.inspector import CallInspector
 from exporter.calls.plan import CALL_BUDGETS, CallTarget, plan_calls
 from exporter.calls.table import render_calls
 from exporter.calls.view import CallState
 from exporter.clock import Clock, system_clock
+from exporter.ledger import Sleep
 from exporter.planning import make_plan
 from exporter.settings import Settings
 from exporter.stats import RuntimeStats

@@ -26,21 +26,14 @@ from exporter.agora import (
 )
 from exporter.calls.frames import Frame
 from exporter.clock import Clock, system_clock
-from exporter.ledger import Ledger
+from exporter.ledger import Ledger, Sleep
 from exporter.plans import Budget, Endpoint, Limits
+from exporter.polling import BACKOFF_S, PAUSE_S
 from exporter.store import Store
 
-BACKOFF_S = (1.0, 3.0, 6.0)
 MAX_SLOT_WAIT_S = 10.0
 """Wait this long at most for the ledger; longer means the day's budget is spent."""
-STOPPING_PAUSES = {
-    RetryAction.NEXT_SLOT: 60.0,
-    RetryAction.NEXT_DAY: 3600.0,
-    RetryAction.STOP: 300.0,
-}
 
-Sleep = Callable[[float], bool]
-"""Waits up to the given seconds; returns False when the daemon is stopping."""
 _T = TypeVar("_T")
 
 
@@ -133,7 +126,7 @@ class CallFetcher:
                     if not self._sleep(backoffs.pop(0)):
                         raise CycleStop("the exporter is stopping", outcome="stopping") from error
                     continue
-                pause = STOPPING_PAUSES.get(error.retry)
+                pause = PAUSE_S.get(error.retry)
                 if pause is not None:
                     retry_at = self._clock() + pause
                     raise CycleStop(str(error), outcome=error.outcome, retry_at=retry_at) from error

@@ -15,13 +15,11 @@ for it is retried once with the other spelling, which is then remembered.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from exporter.agora import (
-    AgoraClient,
     AgoraError,
     BadRequestError,
     InsightResult,
@@ -29,22 +27,22 @@ from exporter.agora import (
     WindowProblem,
 )
 from exporter.catalog import INSIGHT_METRICS
-from exporter.clock import Clock, system_clock
 from exporter.insight.schedule import insight_frame
 from exporter.insight.series import InsightSeries
-from exporter.ledger import Ledger, Sleep, make_sleep
-from exporter.plans import DAY, Budget, Limits
-from exporter.stats import RuntimeStats
-from exporter.store import StateDirError, Store
+from exporter.plans import DAY, Limits
+from exporter.polling import (
+    AUTH_PAUSE_S,
+    BACKOFF_S,
+    DAILY_LIMIT_PAUSE_S,
+    RATE_LIMIT_PAUSE_S,
+    SeriesPoller,
+)
+from exporter.store import StateDirError
 
 log = logging.getLogger(__name__)
 
-BACKOFF_S = (1.0, 3.0, 6.0)
 MAX_SLOT_WAIT_S = 75.0
 """Wait this long at most for the ledger (a per-minute limit frees within 60 s)."""
-AUTH_PAUSE_S = 300.0
-RATE_LIMIT_PAUSE_S = 60.0
-DAILY_LIMIT_PAUSE_S = 3600.0
 
 
 class InsightStatus(StrEnum):
@@ -78,37 +76,8 @@ def other_spelling(metric: str, sent: str) -> str | None:
     return others[0] if others else None
 
 
-class InsightPoller:
+class InsightPoller(SeriesPoller):
     """Polls insight series; thread-safe."""
-
-    def __init__(
-        self,
-        *,
-        client: AgoraClient,
-        store: Store,
-        limits: Mapping[Budget, Limits],
-        stats: RuntimeStats,
-        clock: Clock = system_clock,
-        sleep: Sleep | None = None,
-        stopping: threading.Event | None = None,
-        ledger: Ledger | None = None,
-    ) -> None:
-        self._client = client
-        self._store = store
-        self._limits = dict(limits)
-        self._stats = stats
-        self._clock = clock
-        self._stopping = stopping or threading.Event()
-        self._sleep = sleep or make_sleep(self._stopping)
-        self._ledger = ledger or Ledger(store=store, clock=clock, sleep=self._sleep)
-        self._paused_until: dict[str, float] = {}
-
-    def set_limits(self, limits: Mapping[Budget, Limits]) -> None:
-        self._limits = dict(limits)
-
-    def clear_pauses(self) -> None:
-        """Forget apps paused for credentials or plan (new credentials were loaded)."""
-        self._paused_until.clear()
 
     def run_pass(self, series: Sequence[InsightSeries]) -> PassResult:
         """Poll each series once, in order; stop when the quota says so."""
@@ -126,13 +95,13 @@ class InsightPoller:
             return self._poll(series)
         except StateDirError as error:
             log.error("state store failed while polling %s: %s", series.describe(), error)
-            self._record(series, "store_error", str(error))
+            self._record(series.key, series.appid, "store_error", str(error))
             return InsightPollResult(InsightStatus.FAILED, error=str(error))
 
     def _poll(self, series: InsightSeries) -> InsightPollResult:
         now = self._clock()
-        paused = self._paused_until.get(series.appid, 0.0)
-        if now < paused:
+        paused = self._paused(series.appid, now)
+        if paused is not None:
             return InsightPollResult(InsightStatus.PAUSED, retry_at=paused)
         limits = self._limits[series.budget]
         start, end = insight_frame(self._store.insight.newest_ts(series.key), now, limits)
@@ -198,7 +167,7 @@ class InsightPoller:
             log.info("the API accepts %s as %s; remembering it", series.metric, name)
             self._store.insight.remember_name(series.metric, name)
         self._paused_until.pop(series.appid, None)
-        self._record(series, "success", None)
+        self._record(series.key, series.appid, "success")
         return InsightPollResult(InsightStatus.FETCHED, points=len(points))
 
     def _failed(self, series: InsightSeries, error: AgoraError) -> InsightPollResult:
@@ -211,17 +180,8 @@ class InsightPoller:
         elif error.retry is RetryAction.STOP:
             self._paused_until[series.appid] = now + AUTH_PAUSE_S
         log.warning("%s: %s", series.describe(), error)
-        self._record(series, error.outcome, str(error))
+        self._record(series.key, series.appid, error.outcome, str(error))
         return InsightPollResult(status, retry_at=retry_at, error=str(error))
-
-    def _record(self, series: InsightSeries, outcome: str, error: str | None) -> None:
-        self._stats.record_poll(
-            series_key=series.key,
-            appid=series.appid,
-            at=self._clock(),
-            outcome=outcome,
-            error=error,
-        )
 
 
 def _fixed_frame(error: AgoraError, start: int, end: int, limits: Limits) -> tuple[int, int]:
