@@ -19,6 +19,7 @@ import pytest
 
 import exporter.store.sqlite as store_module
 from exporter.store import DB_NAME, SeriesData, StateDirError, Store, WindowRow
+from exporter.store.readonly import read_history
 from exporter.store.schema import MIGRATIONS
 from tests.fakes import FakeClock
 
@@ -688,12 +689,19 @@ def test_another_programs_sqlite_database_is_refused(tmp_path: Path) -> None:
         Store(tmp_path, clock=FakeClock(NOW))
 
 
-def test_a_database_from_a_newer_exporter_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "read",
+    [lambda path: Store(path, clock=FakeClock(NOW)), read_history],
+    ids=["by the daemon's store", "by the read-only reader backfill uses"],
+)
+def test_a_database_from_a_newer_exporter_is_refused(
+    tmp_path: Path, read: Callable[[Path], object]
+) -> None:
     Store(tmp_path, clock=FakeClock(NOW)).close()
     with raw(tmp_path) as conn:
         conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     with pytest.raises(StateDirError, match="newer"):
-        Store(tmp_path, clock=FakeClock(NOW))
+        read(tmp_path)
 
 
 def test_a_closed_store_raises_state_dir_error_and_closing_twice_is_harmless(

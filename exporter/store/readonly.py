@@ -20,7 +20,8 @@ from urllib.parse import quote
 from exporter.store.data import StoreSnapshot, WindowValues
 from exporter.store.history import FetchedHistory, load_history
 from exporter.store.loading import read_windows
-from exporter.store.schema import APPLICATION_ID, DB_NAME, MIGRATIONS, StateDirError, state_error
+from exporter.store.opening import schema_version
+from exporter.store.schema import DB_NAME, StateDirError, state_error
 from exporter.store.sqlite import BUSY_TIMEOUT_MS
 
 
@@ -44,19 +45,7 @@ def _connect(path: Path, *, immutable: bool) -> sqlite3.Connection:
 
 def _check_schema(conn: sqlite3.Connection, path: Path) -> bool:
     """True when the file holds an agora-exporter schema; False when it is still empty."""
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if version > len(MIGRATIONS):
-        raise StateDirError(
-            f"state store {path}: schema version {version} was written by a newer "
-            f"agora-exporter (this one knows up to {len(MIGRATIONS)}); upgrade this one"
-        )
-    if version == 0:
-        if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-            raise StateDirError(f"state store {path}: the file is another program's database")
-        return False
-    if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
-        raise StateDirError(f"state store {path}: the file is not an agora-exporter database")
-    return True
+    return schema_version(conn, path) > 0
 
 
 def _insight(conn: sqlite3.Connection) -> Mapping[str, WindowValues]:
