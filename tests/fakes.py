@@ -1,8 +1,9 @@
-"""Fakes shared by the tests: a clock that only moves when told to."""
+"""Fakes shared by the tests: a clock that only moves when told to, and waits on it."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 
 
 class FakeClock:
@@ -24,3 +25,16 @@ class FakeClock:
         with self._lock:
             self._now += seconds
             return self._now
+
+
+@dataclass
+class FakeSleep:
+    """Waits that cost no real time: they move the fake clock and are remembered."""
+
+    clock: FakeClock
+    waits: list[float] = field(default_factory=list)
+
+    def __call__(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        self.clock.advance(seconds)
+        return True

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -32,26 +32,13 @@ from exporter.simulator import Fault, Simulator
 from exporter.store.readonly import read_history
 from exporter.windows import WINDOW_S, QueryRange, query_range
 from tests.daemon_helpers import APPID, CUSTOMER_ID, SECRET, named, scrape, settings_from
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, FakeSleep
 from tests.fault_relay import FaultRelay
 
 T0 = 1_764_000_000.0
 INTERVAL_S = 400.0
 BACKOFF = tuple(BACKOFF_S)
 HUGE = 1e308
-
-
-@dataclass
-class FakeSleep:
-    """Back-off waits cost no real time: they move the fake clock and are remembered."""
-
-    clock: FakeClock
-    waits: list[float] = field(default_factory=list)
-
-    def __call__(self, seconds: float) -> bool:
-        self.waits.append(seconds)
-        self.clock.advance(seconds)
-        return True
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from exporter.simulator import Fault, Simulator
 from exporter.stats import RuntimeStats
 from exporter.store import Store
 from exporter.windows import WINDOW_S, newest_complete_end, oldest_available_start
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, FakeSleep
 
 APPID = "0123456789abcdef0123456789abcdef"
 T0 = 1_764_000_000.0
@@ -29,31 +29,18 @@ LOBBY_UIDS = Series(APPID, "Native", "videoFreezeRate", Scope.USER, "lobby", (10
 
 
 @dataclass
-class RecordingSleep:
-    """Sleeps instantly, advancing the fake clock, and remembers each wait."""
-
-    clock: FakeClock
-    waits: list[float] = field(default_factory=list)
-
-    def __call__(self, seconds: float) -> bool:
-        self.waits.append(seconds)
-        self.clock.advance(seconds)
-        return True
-
-
-@dataclass
 class Rig:
     clock: FakeClock
     sim: Simulator
     store: Store
     poller: Poller
-    sleep: RecordingSleep
+    sleep: FakeSleep
     stats: RuntimeStats
 
 
 def _rig(tmp_path: Path, *, secret: str = "poller-secret", per_minute: int = 10) -> Iterator[Rig]:
     clock = FakeClock(T0)
-    sleep = RecordingSleep(clock)
+    sleep = FakeSleep(clock)
     stats = RuntimeStats()
     limits = apply_override(
         limits_for(Plan.ENTERPRISE, Budget.REALTIME),  # type: ignore[arg-type]
