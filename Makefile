@@ -23,6 +23,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict exporter
 	$(BIN)/mypy --strict --explicit-package-bases bench
+	$(BIN)/mypy --strict tools
 
 pytest: $(STAMP)
 	$(BIN)/pytest
@@ -34,7 +35,7 @@ docs: $(STAMP)
 
 # grafana/dashboards/*.json from exporter/catalog.py, and the PrometheusRule from alerts.yml.
 dashboards: $(STAMP)
-	$(BIN)/python -m exporter.dashboards
+	$(BIN)/python -m tools.dashboards
 
 # The alert rules and their unit tests (pytest runs these too).
 rules:

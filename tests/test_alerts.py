@@ -15,7 +15,7 @@ import yaml
 
 from exporter import catalog
 from exporter.catalog import Scope
-from exporter.dashboards.families import BANDS, QUOTA_ALERT_RATIO
+from tools.dashboards.families import BANDS, QUOTA_ALERT_RATIO
 from exporter.demo import DEMO_APPID
 from exporter.simulator.traffic import TrafficModel
 

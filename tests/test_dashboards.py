@@ -18,9 +18,9 @@ import yaml
 from exporter import catalog
 from exporter.calls import catalog as calls_catalog
 from exporter.catalog import Scope
-from exporter.dashboards import dashboards, render_all
-from exporter.dashboards.calls import DELAY_S
-from exporter.dashboards.families import BANDS
+from tools.dashboards import dashboards, render_all
+from tools.dashboards.calls import DELAY_S
+from tools.dashboards.families import BANDS
 
 ROOT = Path(__file__).resolve().parent.parent
 BOARDS = {

@@ -1,4 +1,4 @@
-"""``python -m exporter.dashboards [--root DIR] [--check]``: write or check the generated files."""
+"""``python -m tools.dashboards [--root DIR] [--check]``: write or check the generated files."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from exporter.dashboards import render_all
+from tools.dashboards import render_all
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m exporter.dashboards")
+    parser = argparse.ArgumentParser(prog="python -m tools.dashboards")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository root")
     parser.add_argument("--check", action="store_true", help="exit 1 if a file is out of date")
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@ opt-in (``apps[].calls.enabled``).
 from __future__ import annotations
 
 from exporter.calls import catalog as calls
-from exporter.dashboards.grafana import Json, Query, query_variable, row, stat, text, timeseries
+from tools.dashboards.grafana import Json, Query, query_variable, row, stat, text, timeseries
 from exporter.plans import PLAN_LIMITS, Budget
 
 CALL = 'appid=~"$appid", cname=~"$cname", uid=~"$uid"'

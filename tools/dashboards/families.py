@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from exporter import catalog
 from exporter.catalog import Scope
-from exporter.dashboards.grafana import Band, Json, query_variable
+from tools.dashboards.grafana import Band, Json, query_variable
 
 # Agora's console and its Datadog integration mark these as healthy (FACTS.md);
 # join success has no published band of its own: it is at least the 5 s rate.

@@ -1,6 +1,6 @@
 """The bundled Grafana dashboards and the Kubernetes PrometheusRule, generated.
 
-``make dashboards`` (``python -m exporter.dashboards``) writes
+``make dashboards`` (``python -m tools.dashboards``) writes
 ``grafana/dashboards/*.json`` from :mod:`exporter.catalog` and
 ``deploy/kubernetes/prometheusrule.yaml`` from ``deploy/prometheus/alerts.yml``;
 the tests fail when a committed file differs from what this package renders.
@@ -15,9 +15,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from exporter.dashboards import channels, health, overview
-from exporter.dashboards.grafana import Json
-from exporter.dashboards.prometheusrule import prometheus_rule
+from tools.dashboards import channels, health, overview
+from tools.dashboards.grafana import Json
+from tools.dashboards.prometheusrule import prometheus_rule
 
 DASHBOARD_DIR = Path("grafana/dashboards")
 ALERTS_FILE = Path("deploy/prometheus/alerts.yml")

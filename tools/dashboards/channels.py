@@ -5,8 +5,8 @@ from __future__ import annotations
 from exporter import catalog
 from exporter.calls import catalog as calls_catalog
 from exporter.catalog import Scope
-from exporter.dashboards.calls import calls_row, uid_variable
-from exporter.dashboards.families import (
+from tools.dashboards.calls import calls_row, uid_variable
+from tools.dashboards.families import (
     BANDS,
     REPLAY_NOTE,
     TITLES,
@@ -15,7 +15,7 @@ from exporter.dashboards.families import (
     quality_metrics,
     realtime,
 )
-from exporter.dashboards.grafana import (
+from tools.dashboards.grafana import (
     Json,
     Query,
     dashboard,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from exporter import catalog
-from exporter.dashboards.families import QUOTA_ALERT_RATIO, REPLAY_NOTE, app_variables
-from exporter.dashboards.grafana import (
+from tools.dashboards.families import QUOTA_ALERT_RATIO, REPLAY_NOTE, app_variables
+from tools.dashboards.grafana import (
     Band,
     Json,
     Query,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from exporter import catalog
 from exporter.catalog import Scope
-from exporter.dashboards.families import (
+from tools.dashboards.families import (
     BANDS,
     REPLAY_NOTE,
     TITLES,
@@ -14,7 +14,7 @@ from exporter.dashboards.families import (
     quality_metrics,
     realtime,
 )
-from exporter.dashboards.grafana import (
+from tools.dashboards.grafana import (
     Json,
     Query,
     dashboard,
