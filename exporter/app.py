@@ -21,7 +21,6 @@ from exporter.agora import ALL_OUTCOMES, AgoraClient, RequestRecord
 from exporter.calls.fetch import CallFetcher
 from exporter.calls.inspector import CallInspector
 from exporter.calls.view import EMPTY_CALLS
-from exporter.clock import Clock, system_clock
 from exporter.collector import AgoraCollector, BudgetState, CollectorInput
 from exporter.exposition import Exposition
 from exporter.insight.passes import InsightPasses
@@ -40,6 +39,7 @@ from exporter.stats import RuntimeStats
 from exporter.status import render_status
 from exporter.store import StateDirError, Store
 from exporter.store.lock import StateDirLock
+from exporter.timing.clock import Clock, system_clock
 from exporter.view import Mode
 from exporter.webconfig import WebConfigWatcher
 

@@ -32,7 +32,6 @@ from exporter.backfill import (
 )
 from exporter.backfill_args import BackfillRequest, UsageError, time_range, utc
 from exporter.backfill_fetch import FetchReport, HistoryFetcher, allowances, history_frames
-from exporter.clock import Clock, system_clock
 from exporter.insight.plan import expand_insight_series
 from exporter.planning import expand_series, make_plan
 from exporter.settings import Settings
@@ -40,6 +39,7 @@ from exporter.store import DB_NAME, StateDirError, Store
 from exporter.store.history import FetchedHistory, load_history, save_history
 from exporter.store.lock import StateDirLock
 from exporter.store.readonly import StoredHistory, read_history
+from exporter.timing.clock import Clock, system_clock
 
 STDOUT = "-"
 RECENT_S = 3 * 3600

@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from exporter.agora import AgoraClient, AgoraError, BadRequestError, InsightResult, RetryAction
-from exporter.clock import Clock
 from exporter.insight.plan import INSIGHT_BUDGETS
 from exporter.insight.poller import other_spelling
 from exporter.insight.series import InsightSeries
@@ -41,6 +40,7 @@ from exporter.polling import BACKOFF_S
 from exporter.store import Store
 from exporter.store.history import FetchedHistory
 from exporter.store.readonly import ledger_counts
+from exporter.timing.clock import Clock
 
 BACKFILL_PREFIX = "backfill:"
 RATE_LIMIT_WAIT_S = 60.0

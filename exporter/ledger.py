@@ -12,10 +12,10 @@ import math
 import threading
 from collections.abc import Callable
 
-from exporter.clock import Clock, system_clock
 from exporter.plans import DAY, Budget, Limits
 from exporter.quota import periods, used_since
 from exporter.store import Store
+from exporter.timing.clock import Clock, system_clock
 
 PER_SECOND_MARGIN_S = 0.05
 PERIOD_MARGIN_S = 1.0

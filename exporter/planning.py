@@ -34,7 +34,7 @@ from exporter.plans import Budget, Limits, Plan, limits_for
 from exporter.quota import BudgetPlan, QuotaOverride, apply_override, plan_budget, plan_that_fits
 from exporter.series import MAX_UIDS_PER_REQUEST, Series
 from exporter.settings import QuotaSettings, Settings
-from exporter.windows import WINDOW_S
+from exporter.timing.windows import WINDOW_S
 
 
 def _uid_chunks(uids: list[int]) -> list[tuple[int, ...]]:

@@ -17,7 +17,7 @@ from exporter.plans import Endpoint
 from exporter.polling import AUTH_PAUSE_S, BACKOFF_S, PAUSE_S, SeriesPoller
 from exporter.series import Series
 from exporter.store import StateDirError, WindowRow
-from exporter.windows import WINDOW_S, QueryRange, query_range
+from exporter.timing.windows import WINDOW_S, QueryRange, query_range
 
 log = logging.getLogger(__name__)
 

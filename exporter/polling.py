@@ -12,11 +12,11 @@ import threading
 from collections.abc import Mapping
 
 from exporter.agora import AgoraClient, RetryAction
-from exporter.clock import Clock, system_clock
 from exporter.ledger import Ledger, Sleep, make_sleep
 from exporter.plans import Budget, Limits
 from exporter.stats import RuntimeStats
 from exporter.store import Store
+from exporter.timing.clock import Clock, system_clock
 
 BACKOFF_S = (1.0, 3.0, 6.0)
 """Waits before the second, third and fourth try of a request that may succeed at once."""

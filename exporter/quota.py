@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from exporter.plans import DAY, MINUTE, Budget, Limits, Plan, limits_for, plans_with_access
-from exporter.windows import WINDOW_S
+from exporter.timing.windows import WINDOW_S
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,13 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from exporter.calls.inspector import CallInspector
-from exporter.clock import Clock, system_clock
 from exporter.insight.passes import TICK_S, InsightPasses
 from exporter.planning import PollPlan
 from exporter.plans import Budget
 from exporter.poller import Poller, PollResult, Status
 from exporter.series import Series
 from exporter.store import Store
+from exporter.timing.clock import Clock, system_clock
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from exporter.plans import Budget
 from exporter.series import Series
-from exporter.windows import replay_window
+from exporter.timing.windows import replay_window
 
 
 class Mode(StrEnum):

@@ -21,7 +21,7 @@ from exporter.poller import Poller, Status
 from exporter.simulator import Simulator
 from exporter.stats import RuntimeStats
 from exporter.store import Store
-from exporter.windows import floor_window
+from exporter.timing.windows import floor_window
 from tests.daemon_helpers import CUSTOMER_ID, SECRET, live_simulator, settings_from, small_config
 from tests.fakes import FakeClock
 

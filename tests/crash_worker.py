@@ -24,7 +24,7 @@ from typing import Any
 
 from exporter.app import build_app
 from exporter.settings import load_settings
-from exporter.windows import WINDOW_S
+from exporter.timing.windows import WINDOW_S
 
 
 def fast_clock(spec: dict[str, Any]) -> Any:

@@ -25,7 +25,7 @@ from exporter.backfill import EOF
 from exporter.backfill_args import BackfillRequest
 from exporter.backfill_command import run_backfill
 from exporter.plans import DAY
-from exporter.windows import WINDOW_S
+from exporter.timing.windows import WINDOW_S
 from tests.backfill_helpers import (
     Expected,
     FilledStore,

@@ -52,7 +52,7 @@ from exporter.poller import Status
 from exporter.simulator import Simulator
 from exporter.store import DB_NAME, Store
 from exporter.store.lock import StateDirLock
-from exporter.windows import WINDOW_S, floor_window
+from exporter.timing.windows import WINDOW_S, floor_window
 from tests.crash_worker import fast_clock
 from tests.daemon_helpers import (
     APPID,

@@ -30,7 +30,7 @@ from exporter.plans import Budget
 from exporter.poller import AUTH_PAUSE_S, BACKOFF_S, PollResult, Status
 from exporter.simulator import Fault, Simulator
 from exporter.store.readonly import read_history
-from exporter.windows import WINDOW_S, QueryRange, query_range
+from exporter.timing.windows import WINDOW_S, QueryRange, query_range
 from tests.daemon_helpers import APPID, CUSTOMER_ID, SECRET, named, scrape, settings_from
 from tests.fakes import FakeClock, FakeSleep
 from tests.fault_relay import FaultRelay

@@ -39,7 +39,7 @@ from exporter.series import Series
 from exporter.settings import load_settings
 from exporter.stats import RuntimeStats
 from exporter.store import Store
-from exporter.windows import WINDOW_S, query_range
+from exporter.timing.windows import WINDOW_S, query_range
 from tests.fakes import FakeClock
 
 APPID = "0123456789abcdef0123456789abcdef"

@@ -18,7 +18,7 @@ from exporter.series import Series
 from exporter.simulator import Fault, Simulator
 from exporter.stats import RuntimeStats
 from exporter.store import Store
-from exporter.windows import WINDOW_S, newest_complete_end, oldest_available_start
+from exporter.timing.windows import WINDOW_S, newest_complete_end, oldest_available_start
 from tests.fakes import FakeClock, FakeSleep
 
 APPID = "0123456789abcdef0123456789abcdef"

@@ -18,7 +18,7 @@ from exporter.quota import (
     plan_budget,
     plan_that_fits,
 )
-from exporter.windows import WINDOW_S, query_range
+from exporter.timing.windows import WINDOW_S, query_range
 
 
 def _limits(plan: Plan, budget: Budget = Budget.REALTIME) -> Limits:

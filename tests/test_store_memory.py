@@ -11,7 +11,7 @@ from exporter.settings import load_settings
 from exporter.store import Store, WindowRow
 from exporter.store.readonly import read_history
 from exporter.store.sqlite import WINDOW_SLACK_S
-from exporter.windows import WINDOW_S, replay_window
+from exporter.timing.windows import WINDOW_S, replay_window
 from tests.fakes import FakeClock
 
 NOW = 1_700_000_000  # a window boundary

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.plans import Budget, Limits, Plan, limits_for
-from exporter.windows import (
+from exporter.timing.windows import (
     WINDOW_S,
     QueryRange,
     ceil_window,

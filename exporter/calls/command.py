@@ -27,7 +27,6 @@ from exporter.calls.inspector import CallInspector
 from exporter.calls.plan import CALL_BUDGETS, CallTarget, plan_calls
 from exporter.calls.table import render_calls
 from exporter.calls.view import CallState
-from exporter.clock import Clock, system_clock
 from exporter.ledger import Sleep
 from exporter.planning import make_plan
 from exporter.settings import Settings
@@ -35,6 +34,7 @@ from exporter.stats import RuntimeStats
 from exporter.store import DB_NAME, StateDirError, Store
 from exporter.store.calls import read_calls
 from exporter.store.lock import StateDirLock
+from exporter.timing.clock import Clock, system_clock
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 

@@ -25,11 +25,11 @@ from exporter.agora import (
     SessionPage,
 )
 from exporter.calls.frames import Frame
-from exporter.clock import Clock, system_clock
 from exporter.ledger import Ledger, Sleep
 from exporter.plans import Budget, Endpoint, Limits
 from exporter.polling import BACKOFF_S, PAUSE_S
 from exporter.store import Store
+from exporter.timing.clock import Clock, system_clock
 
 MAX_SLOT_WAIT_S = 10.0
 """Wait this long at most for the ledger; longer means the day's budget is spent."""

@@ -35,11 +35,11 @@ from exporter.calls.frames import Frame, details_frame, is_done, list_frame, nex
 from exporter.calls.gather import call_samples, call_sessions, search_calls
 from exporter.calls.plan import PAGE_SIZE, CallPlan, CallTarget
 from exporter.calls.view import CallState
-from exporter.clock import Clock, system_clock
 from exporter.plans import Budget
 from exporter.stats import RuntimeStats
 from exporter.store import StateDirError, Store
 from exporter.store.calls import TrackedCall
+from exporter.timing.clock import Clock, system_clock
 
 log = logging.getLogger(__name__)
 

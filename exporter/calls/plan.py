@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from exporter.plans import DAY, Budget, Limits, Plan, limits_for, plans_with_access
 from exporter.quota import BudgetPlan, budget_interval, is_gap_free, max_gap_free_series
 from exporter.settings import Settings
-from exporter.windows import WINDOW_S
+from exporter.timing.windows import WINDOW_S
 
 CALL_BUDGETS = (Budget.CALL_LISTS, Budget.CALL_DETAILS)
 PAGE_SIZE = 100

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 
-from exporter.clock import Clock, system_clock
 from exporter.insight.plan import INSIGHT_BUDGETS, passes_per_day
 from exporter.insight.poller import InsightPoller, InsightStatus, PassResult
 from exporter.insight.schedule import is_late, next_pass_at, retry_at
@@ -26,6 +25,7 @@ from exporter.planning import PollPlan
 from exporter.plans import DAY, Budget
 from exporter.quota import BudgetPlan
 from exporter.store import Store
+from exporter.timing.clock import Clock, system_clock
 
 log = logging.getLogger(__name__)
 

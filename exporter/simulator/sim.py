@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 
-from exporter.clock import Clock
 from exporter.plans import HOUR, Budget, Limits, Plan
 from exporter.simulator.answers import Answer
 from exporter.simulator.corrupt import damaged, early_answer
@@ -18,6 +17,7 @@ from exporter.simulator.requestlog import RequestLog, RequestLogEntry
 from exporter.simulator.server import SimulatorHTTPServer
 from exporter.simulator.service import AnalyticsService, ServiceOptions, frozen_appids
 from exporter.simulator.traffic import DEFAULT_INCIDENT_EVERY_S, TrafficModel
+from exporter.timing.clock import Clock
 
 POLL_INTERVAL_S = 0.02  # how fast stop() is noticed by the accept loop (tests stop often)
 STOP_TIMEOUT_S = 5.0

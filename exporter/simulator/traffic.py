@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from exporter.clock import Clock
 from exporter.simulator.calls import CallInfo, CallModel, SessionInfo
 from exporter.simulator.incidents import Incident, IncidentSchedule
 from exporter.simulator.insight import InsightModel
@@ -23,6 +22,7 @@ from exporter.simulator.realtime import (
     align_window,
     to_rate,
 )
+from exporter.timing.clock import Clock
 
 HOUR_S = 3600
 DEFAULT_INCIDENT_EVERY_S = 45 * 60

@@ -18,7 +18,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 
-from exporter.clock import Clock, system_clock
 from exporter.store.calls import CallTable
 from exporter.store.data import (
     EMPTY_SERIES,
@@ -37,6 +36,7 @@ from exporter.store.schema import (
     StateDirError,
     state_error,
 )
+from exporter.timing.clock import Clock, system_clock
 
 BUSY_TIMEOUT_MS = 5000
 LEDGER_KEEP_S = 86400 + 60
