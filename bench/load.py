@@ -39,9 +39,9 @@ from typing import Any
 
 import yaml
 
+from exporter.agora.limits import Budget, Endpoint
 from exporter.demo import DEMO_CUSTOMER_ID, DEMO_CUSTOMER_SECRET, demo_overrides
 from exporter.planning import make_plan
-from exporter.plans import Budget, Endpoint
 from exporter.settings import load_settings
 from exporter.simulator import Simulator
 

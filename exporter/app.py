@@ -18,6 +18,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from exporter.agora import ALL_OUTCOMES, AgoraClient, RequestRecord
+from exporter.agora.limits import Budget, Endpoint
 from exporter.calls.fetch import CallFetcher
 from exporter.calls.inspector import CallInspector
 from exporter.calls.view import EMPTY_CALLS
@@ -28,7 +29,6 @@ from exporter.insight.poller import InsightPoller
 from exporter.insight.view import EMPTY_INSIGHT
 from exporter.ledger import Ledger, Sleep, make_sleep
 from exporter.planning import PollPlan, make_plan
-from exporter.plans import Budget, Endpoint
 from exporter.poller import Poller
 from exporter.quota import periods, used_since
 from exporter.runtime import tune_for_serving

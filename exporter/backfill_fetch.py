@@ -30,12 +30,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from exporter.agora import AgoraClient, AgoraError, BadRequestError, InsightResult, RetryAction
+from exporter.agora.limits import DAY, HOUR, Budget, Limits
 from exporter.insight.plan import INSIGHT_BUDGETS
 from exporter.insight.poller import other_spelling
 from exporter.insight.series import InsightSeries
 from exporter.ledger import Ledger
 from exporter.planning import PollPlan
-from exporter.plans import DAY, HOUR, Budget, Limits
 from exporter.polling import BACKOFF_S
 from exporter.store import Store
 from exporter.store.history import FetchedHistory

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from exporter.agora.limits import Endpoint
 from exporter.calls.catalog import call_metrics_table_markdown
-from exporter.plans import Endpoint
 
 
 class Scope(StrEnum):

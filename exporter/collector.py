@@ -28,11 +28,11 @@ from prometheus_client.core import (
 )
 
 from exporter import __version__, catalog
+from exporter.agora.limits import Budget, Limits
 from exporter.calls.collector import call_families
 from exporter.calls.view import EMPTY_CALLS, CallState
 from exporter.catalog import SCOPE_LABELS, Granularity, Scope
 from exporter.insight.view import EMPTY_INSIGHT, InsightState
-from exporter.plans import Budget, Limits
 from exporter.quota import periods
 from exporter.series import Series
 from exporter.stats import DURATION_BUCKETS, StatsSnapshot

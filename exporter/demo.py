@@ -7,7 +7,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from exporter.plans import Budget
+from exporter.agora.limits import Budget
 from exporter.simulator import Simulator
 
 DEMO_APPID = "0123456789abcdef0123456789abcdef"

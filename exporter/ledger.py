@@ -12,7 +12,7 @@ import math
 import threading
 from collections.abc import Callable
 
-from exporter.plans import DAY, Budget, Limits
+from exporter.agora.limits import DAY, Budget, Limits
 from exporter.quota import periods, used_since
 from exporter.store import Store
 from exporter.timing.clock import Clock, system_clock

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from exporter.agora.limits import Budget, Limits, Plan, limits_for
 from exporter.calls.plan import (
     CALL_BUDGETS,
     EMPTY_CALL_PLAN,
@@ -30,7 +31,6 @@ from exporter.insight.plan import (
     plan_insight_budget,
 )
 from exporter.insight.series import InsightSeries
-from exporter.plans import Budget, Limits, Plan, limits_for
 from exporter.quota import BudgetPlan, QuotaOverride, apply_override, plan_budget, plan_that_fits
 from exporter.series import MAX_UIDS_PER_REQUEST, Series
 from exporter.settings import QuotaSettings, Settings

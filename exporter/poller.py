@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from exporter.agora import AgoraError, RealtimeResult, RetryAction, WindowProblem
-from exporter.plans import Endpoint
+from exporter.agora.limits import Endpoint
 from exporter.polling import AUTH_PAUSE_S, BACKOFF_S, PAUSE_S, SeriesPoller
 from exporter.series import Series
 from exporter.store import StateDirError, WindowRow

@@ -12,8 +12,8 @@ import threading
 from collections.abc import Mapping
 
 from exporter.agora import AgoraClient, RetryAction
+from exporter.agora.limits import Budget, Limits
 from exporter.ledger import Ledger, Sleep, make_sleep
-from exporter.plans import Budget, Limits
 from exporter.stats import RuntimeStats
 from exporter.store import Store
 from exporter.timing.clock import Clock, system_clock

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from exporter.plans import DAY, MINUTE, Budget, Limits, Plan, limits_for, plans_with_access
+from exporter.agora.limits import DAY, MINUTE, Budget, Limits, Plan, limits_for, plans_with_access
 from exporter.timing.windows import WINDOW_S
 
 

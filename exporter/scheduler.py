@@ -20,10 +20,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from exporter.agora.limits import Budget
 from exporter.calls.inspector import CallInspector
 from exporter.insight.passes import TICK_S, InsightPasses
 from exporter.planning import PollPlan
-from exporter.plans import Budget
 from exporter.poller import Poller, PollResult, Status
 from exporter.series import Series
 from exporter.store import Store

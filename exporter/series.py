@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exporter.agora.limits import Budget, Endpoint
 from exporter.catalog import REALTIME_METRICS, RealtimeMetric, Scope
-from exporter.plans import Budget, Endpoint
 
 MAX_UIDS_PER_REQUEST = 10
 

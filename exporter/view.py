@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from exporter.plans import Budget
+from exporter.agora.limits import Budget
 from exporter.series import Series
 from exporter.timing.windows import replay_window
 

@@ -12,11 +12,11 @@ import yaml
 from pydantic import SecretStr
 
 from exporter.agora import AgoraClient
+from exporter.agora.limits import DAY, HOUR, Budget
 from exporter.backfill import Labels, insight_labels, series_labels
 from exporter.catalog import INSIGHT_METRICS
 from exporter.insight.plan import expand_insight_series
 from exporter.planning import expand_series, make_plan
-from exporter.plans import DAY, HOUR, Budget
 from exporter.poller import Poller, Status
 from exporter.simulator import Simulator
 from exporter.stats import RuntimeStats

@@ -11,12 +11,12 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.agora import AgoraClient
+from exporter.agora.limits import DAY, Budget
 from exporter.catalog import QUALITY_METRICS
 from exporter.collector import AgoraCollector, CollectorInput
 from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
 from exporter.planning import PollPlan, make_plan
-from exporter.plans import DAY, Budget
 from exporter.simulator import Simulator
 from exporter.simulator.insight import point_times
 from exporter.stats import RuntimeStats

@@ -30,7 +30,7 @@ from exporter.agora import (
     WindowProblem,
     WindowRejectedError,
 )
-from exporter.plans import Endpoint
+from exporter.agora.limits import Endpoint
 
 CUSTOMER_ID = "body-customer-id"
 SECRET = "body-secret-QWERTY"

@@ -36,7 +36,7 @@ from exporter.agora import (
     WindowProblem,
     WindowRejectedError,
 )
-from exporter.plans import Budget, Endpoint
+from exporter.agora.limits import Budget, Endpoint
 from exporter.simulator import Fault, Simulator
 from tests.fakes import FakeClock
 

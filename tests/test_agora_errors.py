@@ -25,7 +25,7 @@ from exporter.agora import (
     WindowRejectedError,
 )
 from exporter.agora.classify import normalize_message
-from exporter.plans import Endpoint
+from exporter.agora.limits import Endpoint
 
 EXPECTED = [
     (RateLimitedError, "rate_limited", RetryAction.NEXT_SLOT),

@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
+from exporter.agora.limits import DAY
 from exporter.backfill import EOF
 from exporter.backfill_args import BackfillRequest
 from exporter.backfill_command import run_backfill
-from exporter.plans import DAY
 from exporter.timing.windows import WINDOW_S
 from tests.backfill_helpers import (
     Expected,

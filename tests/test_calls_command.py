@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter.agora.limits import DAY, Endpoint
 from exporter.calls.command import run_calls
 from exporter.cli import main
-from exporter.plans import DAY, Endpoint
 from exporter.settings import Settings, load_settings
 from exporter.simulator import Simulator
 from exporter.store import Store

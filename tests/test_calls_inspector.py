@@ -19,13 +19,13 @@ import httpx
 import pytest
 
 from exporter.agora import AgoraClient
+from exporter.agora.limits import DAY, Budget, Endpoint
 from exporter.calls import catalog
 from exporter.calls.collector import call_families
 from exporter.calls.fetch import CallFetcher
 from exporter.calls.inspector import CallInspector
 from exporter.calls.view import CallState
 from exporter.planning import PollPlan, make_plan
-from exporter.plans import DAY, Budget, Endpoint
 from exporter.settings import load_settings
 from exporter.simulator import Simulator
 from exporter.stats import RuntimeStats

@@ -12,9 +12,9 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter import __version__
+from exporter.agora.limits import Budget, Plan, limits_for
 from exporter.catalog import Scope
 from exporter.collector import AgoraCollector, BudgetState, CollectorInput
-from exporter.plans import Budget, Plan, limits_for
 from exporter.series import Series
 from exporter.stats import RuntimeStats
 from exporter.view import Mode

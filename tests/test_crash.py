@@ -44,10 +44,10 @@ import httpx
 import pytest
 import yaml
 
+from exporter.agora.limits import Budget
 from exporter.app import App, build_app
 from exporter.cli import main
 from exporter.planning import make_plan
-from exporter.plans import Budget
 from exporter.poller import Status
 from exporter.simulator import Simulator
 from exporter.store import DB_NAME, Store

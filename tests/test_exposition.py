@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from exporter.agora.limits import Budget, Plan, limits_for
 from exporter.calls.view import EMPTY_CALLS, CallState
 from exporter.catalog import Scope
 from exporter.collector import AgoraCollector, BudgetState, CollectorInput
 from exporter.exposition import Exposition
 from exporter.exposition.cache import RECENT_S
 from exporter.exposition.realtime import BLOCK_SERIES, next_boundary
-from exporter.plans import Budget, Plan, limits_for
 from exporter.series import Series
 from exporter.server import metrics_payload
 from exporter.stats import RuntimeStats

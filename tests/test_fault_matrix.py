@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
+from exporter.agora.limits import Budget
 from exporter.app import App, build_app
-from exporter.plans import Budget
 from exporter.poller import AUTH_PAUSE_S, BACKOFF_S, PollResult, Status
 from exporter.simulator import Fault, Simulator
 from exporter.store.readonly import read_history

@@ -13,10 +13,10 @@ import pytest
 import yaml
 from prometheus_client import generate_latest
 
+from exporter.agora.limits import Budget
 from exporter.app import build_app
 from exporter.catalog import INSIGHT_METRICS, QUALITY_METRICS, Granularity
 from exporter.insight.plan import INSIGHT_BUDGETS
-from exporter.plans import Budget
 from exporter.settings import Settings, load_settings
 from exporter.simulator import Simulator
 from tests.conftest import APPID, CUSTOMER_ID, CUSTOMER_SECRET, SEED, START, MakeSimulator

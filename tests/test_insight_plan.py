@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from exporter.agora.limits import DAY, HOUR, Budget, Plan, limits_for
 from exporter.catalog import INSIGHT_USAGE_METRICS, Granularity
 from exporter.insight.plan import SLACK_S, expand_insight_series
 from exporter.insight.schedule import (
@@ -17,7 +18,6 @@ from exporter.insight.schedule import (
     retry_at,
 )
 from exporter.planning import make_plan, render_plan
-from exporter.plans import DAY, HOUR, Budget, Plan, limits_for
 from exporter.settings import Settings, load_settings
 
 APPIDS = [f"{n:032x}" for n in range(1, 9)]

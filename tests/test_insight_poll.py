@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from exporter.agora.limits import DAY, HOUR, Budget, Endpoint
 from exporter.catalog import INSIGHT_METRICS, INSIGHT_USAGE_METRICS, QUALITY_METRICS
 from exporter.insight.plan import SLACK_S
 from exporter.insight.poller import InsightStatus
 from exporter.insight.series import InsightSeries
-from exporter.plans import DAY, HOUR, Budget, Endpoint
 from exporter.simulator import Fault
 from tests.conftest import APPID, START, MakeSimulator
 from tests.daemon_helpers import named

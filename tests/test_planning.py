@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from exporter.agora.limits import Budget, Plan
 from exporter.catalog import QUALITY_METRICS, Scope
 from exporter.planning import PollPlan, expand_series, make_plan, render_plan
-from exporter.plans import Budget, Plan
 from exporter.series import Series
 from exporter.settings import Settings, load_settings
 

@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from exporter import catalog
+from exporter.agora.limits import Budget
 from exporter.app import App, build_app
 from exporter.calls import catalog as calls_catalog
 from exporter.demo import (
@@ -41,7 +42,6 @@ from exporter.demo import (
     demo_overrides,
 )
 from exporter.planning import make_plan
-from exporter.plans import Budget
 from exporter.settings import Settings, load_settings
 from exporter.simulator import Incident, Simulator
 from tests.daemon_helpers import free_port, scrape, wait_until

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from exporter.plans import DAY, Budget, Limits, Plan, limits_for
+from exporter.agora.limits import DAY, Budget, Limits, Plan, limits_for
 from exporter.quota import (
     QuotaOverride,
     apply_override,

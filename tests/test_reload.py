@@ -18,8 +18,8 @@ import httpx
 import pytest
 import yaml
 
+from exporter.agora.limits import Budget
 from exporter.app import App, ReloadError, build_app
-from exporter.plans import Budget
 from exporter.poller import Status
 from exporter.settings import load_settings
 from exporter.simulator import Fault, Simulator

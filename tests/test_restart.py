@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from exporter.plans import Budget
+from exporter.agora.limits import Budget
 from tests.daemon_helpers import (
     APPID,
     free_port,

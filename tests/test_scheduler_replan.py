@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from exporter.agora.limits import Budget
 from exporter.planning import PollPlan, make_plan
-from exporter.plans import Budget
 from exporter.poller import PollResult, Status
 from exporter.scheduler import PollScheduler
 from exporter.settings import load_settings

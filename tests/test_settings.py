@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from exporter.catalog import QUALITY_METRICS, USAGE_METRICS
-from exporter.plans import Budget, Plan
+from exporter.agora.limits import Budget, Plan
 from exporter.settings import ConfigError, Settings, load_settings
 
 CUSTOMER_ID = "cid-7d1f2e3a4b5c"

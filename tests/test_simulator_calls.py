@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter.plans import HOUR, Endpoint
+from exporter.agora.limits import HOUR, Endpoint
 from exporter.simulator import CallInfo, SessionInfo, Simulator
 from tests.conftest import APPID, MakeSimulator, client_for
 from tests.fakes import FakeClock

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter.plans import Budget, Endpoint
+from exporter.agora.limits import Budget, Endpoint
 from exporter.simulator import Fault, Simulator
 from tests.conftest import APPID, client_for
 from tests.fakes import FakeClock

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter.plans import DAY, HOUR, MINUTE, Budget, Endpoint, Limits
+from exporter.agora.limits import DAY, HOUR, MINUTE, Budget, Endpoint, Limits
 from exporter.simulator import Simulator
 from tests.conftest import APPID, MakeSimulator, client_for
 from tests.fakes import FakeClock
@@ -18,7 +18,7 @@ RANGE = "query time range limit error"
 LENGTH = "query time length limit error"
 CALL_ID = "0" * 32
 
-# Written out from the reference's tables, independently of exporter.plans:
+# Written out from the reference's tables, independently of exporter.agora.limits:
 # (delay, horizon, longest frame) per plan and budget.
 REFERENCE_TIMES = {
     ("enterprise", Budget.REALTIME): (20, 60 * MINUTE, 60 * MINUTE),

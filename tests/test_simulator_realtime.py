@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter.plans import Endpoint
+from exporter.agora.limits import Endpoint
 from exporter.simulator import Simulator
 from tests.conftest import APPID, MakeSimulator, client_for
 from tests.fakes import FakeClock

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.plans import Budget, Limits, Plan, limits_for
+from exporter.agora.limits import Budget, Limits, Plan, limits_for
 from exporter.timing.windows import (
     WINDOW_S,
     QueryRange,

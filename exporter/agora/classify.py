@@ -27,7 +27,7 @@ from exporter.agora.errors import (
     WindowProblem,
     WindowRejectedError,
 )
-from exporter.plans import Endpoint
+from exporter.agora.limits import Endpoint
 
 SUCCESS_CODES = frozenset({0, 200})
 LIMIT_CODE = 300

@@ -19,6 +19,7 @@ import httpx
 from pydantic import SecretStr
 
 from exporter import __version__
+from exporter.agora.limits import Endpoint
 from exporter.agora.models import (
     CallListPage,
     InsightResult,
@@ -45,7 +46,6 @@ from exporter.agora.parsing import (
     parse_sessions,
 )
 from exporter.agora.session import ApiSession, Redactor, SecretBasicAuth
-from exporter.plans import Endpoint
 
 DEFAULT_USER_AGENT = f"agora-exporter/{__version__}"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar, Literal, TypedDict, Unpack
 
-from exporter.plans import Endpoint
+from exporter.agora.limits import Endpoint
 
 OUTCOME_SUCCESS = "success"
 

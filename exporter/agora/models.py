@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from exporter.plans import Endpoint
+from exporter.agora.limits import Endpoint
 
 _INT_TEXT = re.compile(r"[+-]?\d+")
 

@@ -26,9 +26,9 @@ from exporter.agora.errors import (
     RequestTimeoutError,
     TransportError,
 )
+from exporter.agora.limits import Endpoint
 from exporter.agora.models import RequestRecord, to_int
 from exporter.agora.parsing import ShapeError
-from exporter.plans import Endpoint
 
 log = logging.getLogger(__name__)
 

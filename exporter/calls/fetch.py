@@ -24,9 +24,9 @@ from exporter.agora import (
     RetryAction,
     SessionPage,
 )
+from exporter.agora.limits import Budget, Endpoint, Limits
 from exporter.calls.frames import Frame
 from exporter.ledger import Ledger, Sleep
-from exporter.plans import Budget, Endpoint, Limits
 from exporter.polling import BACKOFF_S, PAUSE_S
 from exporter.store import Store
 from exporter.timing.clock import Clock, system_clock

@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from exporter.plans import Limits
+from exporter.agora.limits import Limits
 from exporter.store.calls import TrackedCall
 
 HORIZON_MARGIN_S = 60

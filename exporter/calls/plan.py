@@ -26,7 +26,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from exporter.plans import DAY, Budget, Limits, Plan, limits_for, plans_with_access
+from exporter.agora.limits import DAY, Budget, Limits, Plan, limits_for, plans_with_access
 from exporter.quota import BudgetPlan, budget_interval, is_gap_free, max_gap_free_series
 from exporter.settings import Settings
 from exporter.timing.windows import WINDOW_S

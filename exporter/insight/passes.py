@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 import threading
 
+from exporter.agora.limits import DAY, Budget
 from exporter.insight.plan import INSIGHT_BUDGETS, passes_per_day
 from exporter.insight.poller import InsightPoller, InsightStatus, PassResult
 from exporter.insight.schedule import is_late, next_pass_at, retry_at
 from exporter.insight.series import InsightSeries
 from exporter.insight.view import InsightBudgetState, InsightState, newest_points
 from exporter.planning import PollPlan
-from exporter.plans import DAY, Budget
 from exporter.quota import BudgetPlan
 from exporter.store import Store
 from exporter.timing.clock import Clock, system_clock

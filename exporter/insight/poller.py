@@ -26,10 +26,10 @@ from exporter.agora import (
     RetryAction,
     WindowProblem,
 )
+from exporter.agora.limits import DAY, Limits
 from exporter.catalog import INSIGHT_METRICS
 from exporter.insight.schedule import insight_frame
 from exporter.insight.series import InsightSeries
-from exporter.plans import DAY, Limits
 from exporter.polling import (
     AUTH_PAUSE_S,
     BACKOFF_S,

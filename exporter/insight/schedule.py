@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 
+from exporter.agora.limits import DAY, HOUR, Limits
 from exporter.catalog import Granularity
 from exporter.insight.plan import LATE_WINDOW_S, RETRY_AFTER_S, SLACK_S
-from exporter.plans import DAY, HOUR, Limits
 
 REREAD_S = 2 * DAY
 """Agora recomputes a day up to two days later: each pass re-reads that far back."""

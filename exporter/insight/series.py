@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exporter.agora.limits import Budget, Endpoint
 from exporter.catalog import INSIGHT_METRICS, Granularity, InsightMetric
-from exporter.plans import Budget, Endpoint
 
 
 @dataclass(frozen=True, order=True)

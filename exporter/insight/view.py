@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from exporter.agora.limits import Budget
 from exporter.insight.series import InsightSeries
-from exporter.plans import Budget
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from exporter.plans import Plan
+from exporter.agora.limits import Plan
 
 ENV_PREFIX = "AGORA_EXPORTER_"
 ENV_DELIMITER = "__"

@@ -16,7 +16,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from exporter.catalog import PRODUCT_TYPES, QUALITY_METRICS, USAGE_METRICS
-from exporter.plans import Budget, Plan
+from exporter.agora.limits import Budget, Plan
 from exporter.settings.base import REALTIME_PLANS
 
 # ---------------------------------------------------------------------------

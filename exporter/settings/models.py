@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from exporter.catalog import PRODUCT_TYPES, QUALITY_METRICS, USAGE_METRICS
-from exporter.plans import Plan
+from exporter.agora.limits import Plan
 from exporter.settings.fields import (
     BudgetKey,
     Credential,

@@ -1,7 +1,7 @@
 """Embedded fake of the Agora Analytics REST API, for tests and ``--demo``.
 
 ``Simulator`` serves the seven endpoints the exporter calls over real HTTP,
-with the plan's limits (``exporter.plans``), per-customer quotas, the error
+with the plan's limits (``exporter.agora.limits``), per-customer quotas, the error
 answers of the reference and FACTS, injectable faults, and deterministic,
 realistic traffic whose every number ``TrafficModel`` can recompute::
 

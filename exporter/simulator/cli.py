@@ -12,7 +12,7 @@ import sys
 import threading
 from types import FrameType
 
-from exporter.plans import Plan
+from exporter.agora.limits import Plan
 from exporter.simulator.sim import Simulator
 
 

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import fields, replace
 
-from exporter.plans import DAY, MINUTE, Budget, Limits, Plan, limits_for
+from exporter.agora.limits import DAY, MINUTE, Budget, Limits, Plan, limits_for
 
 PERIODS = ("second", "minute", "day")
 QPS_ERROR = "qps limit error"

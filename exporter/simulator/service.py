@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from exporter.plans import Endpoint
+from exporter.agora.limits import Endpoint
 from exporter.simulator import endpoints
 from exporter.simulator.answers import Answer, Body, error_answer
 from exporter.simulator.params import (

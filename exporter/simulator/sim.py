@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 
-from exporter.plans import HOUR, Budget, Limits, Plan
+from exporter.agora.limits import HOUR, Budget, Limits, Plan
 from exporter.simulator.answers import Answer
 from exporter.simulator.corrupt import damaged, early_answer
 from exporter.simulator.faults import Fault, FaultInjector

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from exporter.plans import Limits
+from exporter.agora.limits import Limits
 
 LATENCY_ERROR = "query latency limit error"
 RANGE_ERROR = "query time range limit error"

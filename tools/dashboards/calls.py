@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from exporter.calls import catalog as calls
 from tools.dashboards.grafana import Json, Query, query_variable, row, stat, text, timeseries
-from exporter.plans import PLAN_LIMITS, Budget
+from exporter.agora.limits import PLAN_LIMITS, Budget
 
 CALL = 'appid=~"$appid", cname=~"$cname", uid=~"$uid"'
 USER = "{{cname}} uid {{uid}}"
