@@ -33,7 +33,7 @@ test: lint typecheck pytest
 docs: $(STAMP)
 	$(BIN)/python tools/update_readme.py
 
-# grafana/dashboards/*.json from exporter/catalog.py, and the PrometheusRule from alerts.yml.
+# grafana/dashboards/*.json from exporter/catalog/metrics.py, and the PrometheusRule from alerts.yml.
 dashboards: $(STAMP)
 	$(BIN)/python -m tools.dashboards
 

@@ -27,11 +27,12 @@ from prometheus_client.core import (
     Metric,
 )
 
-from exporter import __version__, catalog
+from exporter import __version__
 from exporter.agora.limits import Budget, Limits
 from exporter.calls.collector import call_families
 from exporter.calls.view import EMPTY_CALLS, CallState
-from exporter.catalog import SCOPE_LABELS, Granularity, Scope
+from exporter.catalog import metrics as catalog
+from exporter.catalog.metrics import SCOPE_LABELS, Granularity, Scope
 from exporter.insight.view import EMPTY_INSIGHT, InsightState
 from exporter.quota import periods
 from exporter.series import Series

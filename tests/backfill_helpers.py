@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from exporter.agora import AgoraClient
 from exporter.agora.limits import DAY, HOUR, Budget
 from exporter.backfill import Labels, insight_labels, series_labels
-from exporter.catalog import INSIGHT_METRICS
+from exporter.catalog.metrics import INSIGHT_METRICS
 from exporter.insight.plan import expand_insight_series
 from exporter.planning import expand_series, make_plan
 from exporter.poller import Poller, Status

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter import catalog
-from exporter.catalog import Scope
+from exporter.catalog import metrics as catalog
+from exporter.catalog.metrics import Scope
 from tools.dashboards.families import BANDS, QUOTA_ALERT_RATIO
 from exporter.demo import DEMO_APPID
 from exporter.simulator.traffic import TrafficModel

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exporter.calls import catalog
 from exporter.calls.view import CallState
+from exporter.catalog import calls as catalog
 from tests.daemon_helpers import (
     APPID,
     live_simulator,

@@ -20,11 +20,11 @@ import pytest
 
 from exporter.agora import AgoraClient
 from exporter.agora.limits import DAY, Budget, Endpoint
-from exporter.calls import catalog
 from exporter.calls.collector import call_families
 from exporter.calls.fetch import CallFetcher
 from exporter.calls.inspector import CallInspector
 from exporter.calls.view import CallState
+from exporter.catalog import calls as catalog
 from exporter.planning import PollPlan, make_plan
 from exporter.settings import load_settings
 from exporter.simulator import Simulator

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from exporter.agora.limits import Budget, Plan, limits_for
-from exporter.calls import catalog
 from exporter.calls.frames import Frame, details_frame, is_done, list_frame, next_list_cursor
 from exporter.calls.plan import CallTarget
-from exporter.catalog import metrics_table_markdown
+from exporter.catalog import calls as catalog
+from exporter.catalog.metrics import metrics_table_markdown
 from exporter.planning import make_plan, render_plan
 from exporter.settings import Settings, load_settings
 from exporter.store.calls import TrackedCall

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter import __version__
 from exporter.agora.limits import Budget, Plan, limits_for
-from exporter.catalog import Scope
+from exporter.catalog.metrics import Scope
 from exporter.collector import AgoraCollector, BudgetState, CollectorInput
 from exporter.series import Series
 from exporter.stats import RuntimeStats

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter import catalog
-from exporter.calls import catalog as calls_catalog
-from exporter.catalog import Scope
+from exporter.catalog import metrics as catalog
+from exporter.catalog import calls as calls_catalog
+from exporter.catalog.metrics import Scope
 from tools.dashboards import dashboards, render_all
 from tools.dashboards.calls import DELAY_S
 from tools.dashboards.families import BANDS

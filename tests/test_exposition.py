@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.agora.limits import Budget, Plan, limits_for
 from exporter.calls.view import EMPTY_CALLS, CallState
-from exporter.catalog import Scope
+from exporter.catalog.metrics import Scope
 from exporter.collector import AgoraCollector, BudgetState, CollectorInput
 from exporter.exposition import Exposition
 from exporter.exposition.cache import RECENT_S

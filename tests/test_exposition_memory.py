@@ -8,7 +8,7 @@ import tracemalloc
 import weakref
 from pathlib import Path
 
-from exporter.catalog import Scope
+from exporter.catalog.metrics import Scope
 from exporter.exposition import Exposition
 from exporter.series import Series
 from exporter.store import Store

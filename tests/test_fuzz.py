@@ -31,7 +31,7 @@ from pydantic import SecretStr
 
 from exporter.agora import AgoraClient, AgoraError
 from exporter.agora.limits import DAY, MINUTE, Budget, Limits, Plan, limits_for
-from exporter.catalog import QUALITY_METRICS, USAGE_METRICS, Scope
+from exporter.catalog.metrics import QUALITY_METRICS, USAGE_METRICS, Scope
 from exporter.planning import make_plan
 from exporter.poller import Poller, Status
 from exporter.quota import is_gap_free, next_free_slot, periods

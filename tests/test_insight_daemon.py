@@ -15,7 +15,7 @@ from prometheus_client import generate_latest
 
 from exporter.agora.limits import Budget
 from exporter.app import build_app
-from exporter.catalog import INSIGHT_METRICS, QUALITY_METRICS, Granularity
+from exporter.catalog.metrics import INSIGHT_METRICS, QUALITY_METRICS, Granularity
 from exporter.insight.plan import INSIGHT_BUDGETS
 from exporter.settings import Settings, load_settings
 from exporter.simulator import Simulator

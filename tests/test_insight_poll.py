@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from exporter.agora.limits import DAY, HOUR, Budget, Endpoint
-from exporter.catalog import INSIGHT_METRICS, INSIGHT_USAGE_METRICS, QUALITY_METRICS
+from exporter.catalog.metrics import INSIGHT_METRICS, INSIGHT_USAGE_METRICS, QUALITY_METRICS
 from exporter.insight.plan import SLACK_S
 from exporter.insight.poller import InsightStatus
 from exporter.insight.series import InsightSeries

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from exporter.agora.limits import Budget, Plan
-from exporter.catalog import QUALITY_METRICS, Scope
+from exporter.catalog.metrics import QUALITY_METRICS, Scope
 from exporter.planning import PollPlan, expand_series, make_plan, render_plan
 from exporter.series import Series
 from exporter.settings import Settings, load_settings

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from exporter.agora import AgoraClient
 from exporter.agora.limits import Budget, Plan, limits_for
-from exporter.catalog import Scope
+from exporter.catalog.metrics import Scope
 from exporter.poller import AUTH_PAUSE_S, BACKFILL_MARGIN_S, BACKOFF_S, Poller, Status
 from exporter.quota import QuotaOverride, apply_override
 from exporter.series import Series

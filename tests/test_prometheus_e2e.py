@@ -30,10 +30,10 @@ import httpx
 import pytest
 import yaml
 
-from exporter import catalog
 from exporter.agora.limits import Budget
 from exporter.app import App, build_app
-from exporter.calls import catalog as calls_catalog
+from exporter.catalog import calls as calls_catalog
+from exporter.catalog import metrics as catalog
 from exporter.demo import (
     DEMO_APPID,
     DEMO_CUSTOMER_ID,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from exporter.agora.limits import Budget
-from exporter.catalog import Scope
+from exporter.catalog.metrics import Scope
 from exporter.series import Series
 from exporter.view import Mode, shown_windows
 from tests.windowdata import FakeSeriesWindows, FakeWindowSource

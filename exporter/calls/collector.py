@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from exporter.calls import catalog
 from exporter.calls.view import CallState, shown_samples
+from exporter.catalog import calls as catalog
 
 
 def _gauge(one: catalog.CallSelfMetric) -> GaugeMetricFamily:

@@ -12,10 +12,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from exporter.agora import CallSummary, MetricSeries, SessionInfo
-from exporter.calls.catalog import is_known
 from exporter.calls.fetch import CallFetcher
 from exporter.calls.frames import Frame
 from exporter.calls.plan import PAGE_SIZE, SIDS_PER_REQUEST
+from exporter.catalog.calls import is_known
 from exporter.store.calls import CallSample, CallSession, TrackedCall
 
 log = logging.getLogger(__name__)

@@ -30,12 +30,12 @@ from dataclasses import replace
 
 from exporter.agora import AgoraError, CallSummary
 from exporter.agora.limits import Budget
-from exporter.calls.catalog import SKIP_REASONS
 from exporter.calls.fetch import CallFetcher, CycleStop
 from exporter.calls.frames import Frame, details_frame, is_done, list_frame, next_list_cursor
 from exporter.calls.gather import call_samples, call_sessions, search_calls
 from exporter.calls.plan import PAGE_SIZE, CallPlan, CallTarget
 from exporter.calls.view import CallState
+from exporter.catalog.calls import SKIP_REASONS
 from exporter.stats import RuntimeStats
 from exporter.store import StateDirError, Store
 from exporter.store.calls import TrackedCall

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from exporter.calls.catalog import exposed_value
+from exporter.catalog.calls import exposed_value
 from exporter.store.calls import CallSession, TrackedCall
 
 _EMPTY: Mapping[str, int] = MappingProxyType({})

@@ -27,7 +27,7 @@ from exporter.agora import (
     WindowProblem,
 )
 from exporter.agora.limits import DAY, Limits
-from exporter.catalog import INSIGHT_METRICS
+from exporter.catalog.metrics import INSIGHT_METRICS
 from exporter.insight.schedule import insight_frame
 from exporter.insight.series import InsightSeries
 from exporter.polling import (

@@ -1,7 +1,7 @@
 """The bundled Grafana dashboards and the Kubernetes PrometheusRule, generated.
 
 ``make dashboards`` (``python -m tools.dashboards``) writes
-``grafana/dashboards/*.json`` from :mod:`exporter.catalog` and
+``grafana/dashboards/*.json`` from :mod:`exporter.catalog.metrics` and
 ``deploy/kubernetes/prometheusrule.yaml`` from ``deploy/prometheus/alerts.yml``;
 the tests fail when a committed file differs from what this package renders.
 Modules: ``grafana`` (JSON primitives), ``families`` (catalog names, healthy

@@ -1,6 +1,6 @@
 """The Calls row of the channel drill-down: the Call Inspector's newest sample per user.
 
-Families come from :mod:`exporter.calls.catalog` by metric ID, so a family
+Families come from :mod:`exporter.catalog.calls` by metric ID, so a family
 renamed there is renamed here at the next ``make dashboards``. The row is
 collapsed: Grafana runs its queries only once it is opened, and calls are
 opt-in (``apps[].calls.enabled``).
@@ -8,7 +8,7 @@ opt-in (``apps[].calls.enabled``).
 
 from __future__ import annotations
 
-from exporter.calls import catalog as calls
+from exporter.catalog import calls as calls
 from tools.dashboards.grafana import Json, Query, query_variable, row, stat, text, timeseries
 from exporter.agora.limits import PLAN_LIMITS, Budget
 
@@ -16,7 +16,7 @@ CALL = 'appid=~"$appid", cname=~"$cname", uid=~"$uid"'
 USER = "{{cname}} uid {{uid}}"
 BY_USER = "by (cname, uid)"
 
-# Call Inspector metric IDs (exporter/calls/catalog.py names their families).
+# Call Inspector metric IDs (exporter/catalog/calls.py names their families).
 APP_CPU, SYSTEM_CPU = 20001, 20002
 AUDIO_UP, VIDEO_HIGH_UP, VIDEO_LOW_UP = 20003, 20024, 20006
 AUDIO_DOWN, VIDEO_DOWN = 20004, 20009

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from exporter import catalog
-from exporter.calls import catalog as calls_catalog
-from exporter.catalog import Scope
+from exporter.catalog import metrics as catalog
+from exporter.catalog import calls as calls_catalog
+from exporter.catalog.metrics import Scope
 from tools.dashboards.calls import calls_row, uid_variable
 from tools.dashboards.families import (
     BANDS,

@@ -1,14 +1,14 @@
 """The catalog families the dashboards read, their healthy bands and the shared notes.
 
-Names come from :mod:`exporter.catalog` only: a family renamed there is renamed
+Names come from :mod:`exporter.catalog.metrics` only: a family renamed there is renamed
 in every dashboard at the next ``make dashboards``, and a metric added there
 without a band here stops the build.
 """
 
 from __future__ import annotations
 
-from exporter import catalog
-from exporter.catalog import Scope
+from exporter.catalog import metrics as catalog
+from exporter.catalog.metrics import Scope
 from tools.dashboards.grafana import Band, Json, query_variable
 
 # Agora's console and its Datadog integration mark these as healthy (FACTS.md);

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter import catalog
+from exporter.catalog import metrics as catalog
 from tools.dashboards.families import QUOTA_ALERT_RATIO, REPLAY_NOTE, app_variables
 from tools.dashboards.grafana import (
     Band,

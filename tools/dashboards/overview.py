@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from exporter import catalog
-from exporter.catalog import Scope
+from exporter.catalog import metrics as catalog
+from exporter.catalog.metrics import Scope
 from tools.dashboards.families import (
     BANDS,
     REPLAY_NOTE,

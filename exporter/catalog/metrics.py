@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from exporter.agora.limits import Endpoint
-from exporter.calls.catalog import call_metrics_table_markdown
+from exporter.catalog.calls import call_metrics_table_markdown
 
 
 class Scope(StrEnum):
