@@ -27,15 +27,15 @@ from exporter.exposition import Exposition
 from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
 from exporter.insight.view import EMPTY_INSIGHT
-from exporter.ledger import Ledger, Sleep, make_sleep
 from exporter.planning import PollPlan, make_plan
 from exporter.poller import Poller
-from exporter.quota import periods, used_since
+from exporter.quota.ledger import Ledger, Sleep, make_sleep
+from exporter.quota.request_stats import RuntimeStats
+from exporter.quota.rules import periods, used_since
 from exporter.runtime import tune_for_serving
 from exporter.scheduler import PollScheduler
 from exporter.server import MetricsServer, Routes
 from exporter.settings import ConfigError, Settings
-from exporter.stats import RuntimeStats
 from exporter.status import render_status
 from exporter.store import StateDirError, Store
 from exporter.store.lock import StateDirLock

@@ -34,9 +34,9 @@ from exporter.calls.view import EMPTY_CALLS, CallState
 from exporter.catalog import metrics as catalog
 from exporter.catalog.metrics import SCOPE_LABELS, Granularity, Scope
 from exporter.insight.view import EMPTY_INSIGHT, InsightState
-from exporter.quota import periods
+from exporter.quota.request_stats import DURATION_BUCKETS, StatsSnapshot
+from exporter.quota.rules import periods
 from exporter.series import Series
-from exporter.stats import DURATION_BUCKETS, StatsSnapshot
 from exporter.view import Mode, Shown, WindowSource, newest_windows, shown_windows
 
 

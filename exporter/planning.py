@@ -31,7 +31,13 @@ from exporter.insight.plan import (
     plan_insight_budget,
 )
 from exporter.insight.series import InsightSeries
-from exporter.quota import BudgetPlan, QuotaOverride, apply_override, plan_budget, plan_that_fits
+from exporter.quota.rules import (
+    BudgetPlan,
+    QuotaOverride,
+    apply_override,
+    plan_budget,
+    plan_that_fits,
+)
 from exporter.series import MAX_UIDS_PER_REQUEST, Series
 from exporter.settings import QuotaSettings, Settings
 from exporter.timing.windows import WINDOW_S

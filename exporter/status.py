@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from exporter import __version__
 from exporter.calls.view import users
 from exporter.collector import CollectorInput
-from exporter.quota import periods
+from exporter.quota.rules import periods
 from exporter.view import newest_windows
 
 _STYLE = (

@@ -18,8 +18,8 @@ from exporter.catalog.metrics import INSIGHT_METRICS
 from exporter.insight.plan import expand_insight_series
 from exporter.planning import expand_series, make_plan
 from exporter.poller import Poller, Status
+from exporter.quota.request_stats import RuntimeStats
 from exporter.simulator import Simulator
-from exporter.stats import RuntimeStats
 from exporter.store import Store
 from exporter.timing.windows import floor_window
 from tests.daemon_helpers import CUSTOMER_ID, SECRET, live_simulator, settings_from, small_config

@@ -17,9 +17,9 @@ from exporter.collector import AgoraCollector, CollectorInput
 from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
 from exporter.planning import PollPlan, make_plan
+from exporter.quota.request_stats import RuntimeStats
 from exporter.simulator import Simulator
 from exporter.simulator.insight import point_times
-from exporter.stats import RuntimeStats
 from exporter.store import Store, StoreSnapshot
 from tests.conftest import APPID, CUSTOMER_ID, CUSTOMER_SECRET
 from tests.daemon_helpers import Samples, parse, settings_from

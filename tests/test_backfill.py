@@ -34,8 +34,8 @@ from exporter.collector import AgoraCollector, CollectorInput
 from exporter.insight.plan import expand_insight_series
 from exporter.insight.view import InsightState, newest_points
 from exporter.planning import expand_series
+from exporter.quota.request_stats import RuntimeStats
 from exporter.series import Series
-from exporter.stats import RuntimeStats
 from exporter.store import DB_NAME, Store, StoreSnapshot, WindowRow
 from exporter.store.readonly import read_history
 from exporter.view import Mode

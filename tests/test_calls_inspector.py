@@ -26,9 +26,9 @@ from exporter.calls.inspector import CallInspector
 from exporter.calls.view import CallState
 from exporter.catalog import calls as catalog
 from exporter.planning import PollPlan, make_plan
+from exporter.quota.request_stats import RuntimeStats
 from exporter.settings import load_settings
 from exporter.simulator import Simulator
-from exporter.stats import RuntimeStats
 from exporter.store import Store
 from exporter.store.calls import TrackedCall
 from tests.conftest import APPID, CUSTOMER_ID, CUSTOMER_SECRET, MakeSimulator

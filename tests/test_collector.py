@@ -15,8 +15,8 @@ from exporter import __version__
 from exporter.agora.limits import Budget, Plan, limits_for
 from exporter.catalog.metrics import Scope
 from exporter.collector import AgoraCollector, BudgetState, CollectorInput
+from exporter.quota.request_stats import RuntimeStats
 from exporter.series import Series
-from exporter.stats import RuntimeStats
 from exporter.view import Mode
 from tests.windowdata import FakeSeriesWindows, FakeWindowSource
 

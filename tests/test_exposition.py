@@ -24,9 +24,9 @@ from exporter.collector import AgoraCollector, BudgetState, CollectorInput
 from exporter.exposition import Exposition
 from exporter.exposition.cache import RECENT_S
 from exporter.exposition.realtime import BLOCK_SERIES, next_boundary
+from exporter.quota.request_stats import RuntimeStats
 from exporter.series import Series
 from exporter.server import metrics_payload
-from exporter.stats import RuntimeStats
 from exporter.store import Store
 from exporter.store.calls import CallSample, CallSession, TrackedCall
 from exporter.store.data import WindowRow

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from exporter.agora.limits import Budget, Limits
-from exporter.ledger import PER_SECOND_MARGIN_S, PERIOD_MARGIN_S, Ledger, free_slot
+from exporter.quota.ledger import PER_SECOND_MARGIN_S, PERIOD_MARGIN_S, Ledger, free_slot
 from exporter.store import Store
 from tests.fakes import FakeClock
 

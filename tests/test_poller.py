@@ -13,10 +13,10 @@ from exporter.agora import AgoraClient
 from exporter.agora.limits import Budget, Plan, limits_for
 from exporter.catalog.metrics import Scope
 from exporter.poller import AUTH_PAUSE_S, BACKFILL_MARGIN_S, BACKOFF_S, Poller, Status
-from exporter.quota import QuotaOverride, apply_override
+from exporter.quota.request_stats import RuntimeStats
+from exporter.quota.rules import QuotaOverride, apply_override
 from exporter.series import Series
 from exporter.simulator import Fault, Simulator
-from exporter.stats import RuntimeStats
 from exporter.store import Store
 from exporter.timing.windows import WINDOW_S, newest_complete_end, oldest_available_start
 from tests.fakes import FakeClock, FakeSleep

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from exporter.agora.limits import DAY, Budget, Limits, Plan, limits_for
-from exporter.quota import (
+from exporter.quota.rules import (
     QuotaOverride,
     apply_override,
     budget_interval,

@@ -26,8 +26,8 @@ from exporter.agora import (
 )
 from exporter.agora.limits import Budget, Endpoint, Limits
 from exporter.calls.frames import Frame
-from exporter.ledger import Ledger, Sleep
-from exporter.polling import BACKOFF_S, PAUSE_S
+from exporter.quota.ledger import Ledger, Sleep
+from exporter.quota.retry import BACKOFF_S, PAUSE_S
 from exporter.store import Store
 from exporter.timing.clock import Clock, system_clock
 

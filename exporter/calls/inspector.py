@@ -36,7 +36,7 @@ from exporter.calls.gather import call_samples, call_sessions, search_calls
 from exporter.calls.plan import PAGE_SIZE, CallPlan, CallTarget
 from exporter.calls.view import CallState
 from exporter.catalog.calls import SKIP_REASONS
-from exporter.stats import RuntimeStats
+from exporter.quota.request_stats import RuntimeStats
 from exporter.store import StateDirError, Store
 from exporter.store.calls import TrackedCall
 from exporter.timing.clock import Clock, system_clock

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from exporter.agora.limits import DAY, Budget, Limits, Plan, limits_for, plans_with_access
-from exporter.quota import BudgetPlan, budget_interval, is_gap_free, max_gap_free_series
+from exporter.quota.rules import BudgetPlan, budget_interval, is_gap_free, max_gap_free_series
 from exporter.settings import Settings
 from exporter.timing.windows import WINDOW_S
 

@@ -20,7 +20,7 @@ import math
 from exporter.agora.limits import DAY, MINUTE, Budget, Limits, Plan, limits_for, plans_with_access
 from exporter.catalog.metrics import INSIGHT_USAGE_METRICS, Granularity
 from exporter.insight.series import InsightSeries
-from exporter.quota import BudgetPlan
+from exporter.quota.rules import BudgetPlan
 from exporter.settings import Settings
 
 INSIGHT_BUDGETS = (Budget.INSIGHT_USAGE, Budget.INSIGHT_QUALITY)

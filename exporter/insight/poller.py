@@ -30,7 +30,7 @@ from exporter.agora.limits import DAY, Limits
 from exporter.catalog.metrics import INSIGHT_METRICS
 from exporter.insight.schedule import insight_frame
 from exporter.insight.series import InsightSeries
-from exporter.polling import (
+from exporter.quota.retry import (
     AUTH_PAUSE_S,
     BACKOFF_S,
     DAILY_LIMIT_PAUSE_S,

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 
 from exporter.agora.limits import DAY, Budget, Limits
-from exporter.quota import periods, used_since
+from exporter.quota.rules import periods, used_since
 from exporter.store import Store
 from exporter.timing.clock import Clock, system_clock
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 from exporter.agora import AgoraClient, RetryAction
 from exporter.agora.limits import Budget, Limits
-from exporter.ledger import Ledger, Sleep, make_sleep
-from exporter.stats import RuntimeStats
+from exporter.quota.ledger import Ledger, Sleep, make_sleep
+from exporter.quota.request_stats import RuntimeStats
 from exporter.store import Store
 from exporter.timing.clock import Clock, system_clock
 
