@@ -28,10 +28,11 @@ from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
 from exporter.insight.view import EMPTY_INSIGHT
 from exporter.planning import PollPlan, make_plan
-from exporter.poller import Poller
 from exporter.quota.ledger import Ledger, Sleep, make_sleep
 from exporter.quota.request_stats import RuntimeStats
 from exporter.quota.rules import periods, used_since
+from exporter.realtime.poller import Poller
+from exporter.realtime.view import Mode
 from exporter.runtime import tune_for_serving
 from exporter.scheduler import PollScheduler
 from exporter.server import MetricsServer, Routes
@@ -40,7 +41,6 @@ from exporter.status import render_status
 from exporter.store import StateDirError, Store
 from exporter.store.lock import StateDirLock
 from exporter.timing.clock import Clock, system_clock
-from exporter.view import Mode
 from exporter.webconfig import WebConfigWatcher
 
 log = logging.getLogger(__name__)

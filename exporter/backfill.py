@@ -35,7 +35,7 @@ from exporter.catalog.metrics import (
     Scope,
 )
 from exporter.insight.series import InsightSeries
-from exporter.series import Series
+from exporter.realtime.series import Series
 
 EOF = "# EOF\n"
 

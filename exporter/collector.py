@@ -36,8 +36,8 @@ from exporter.catalog.metrics import SCOPE_LABELS, Granularity, Scope
 from exporter.insight.view import EMPTY_INSIGHT, InsightState
 from exporter.quota.request_stats import DURATION_BUCKETS, StatsSnapshot
 from exporter.quota.rules import periods
-from exporter.series import Series
-from exporter.view import Mode, Shown, WindowSource, newest_windows, shown_windows
+from exporter.realtime.series import Series
+from exporter.realtime.view import Mode, Shown, WindowSource, newest_windows, shown_windows
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from exporter.quota.rules import (
     plan_budget,
     plan_that_fits,
 )
-from exporter.series import MAX_UIDS_PER_REQUEST, Series
+from exporter.realtime.series import MAX_UIDS_PER_REQUEST, Series
 from exporter.settings import QuotaSettings, Settings
 from exporter.timing.windows import WINDOW_S
 

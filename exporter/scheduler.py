@@ -24,8 +24,8 @@ from exporter.agora.limits import Budget
 from exporter.calls.inspector import CallInspector
 from exporter.insight.passes import TICK_S, InsightPasses
 from exporter.planning import PollPlan
-from exporter.poller import Poller, PollResult, Status
-from exporter.series import Series
+from exporter.realtime.poller import Poller, PollResult, Status
+from exporter.realtime.series import Series
 from exporter.store import Store
 from exporter.timing.clock import Clock, system_clock
 

@@ -13,7 +13,7 @@ from exporter import __version__
 from exporter.calls.view import users
 from exporter.collector import CollectorInput
 from exporter.quota.rules import periods
-from exporter.view import newest_windows
+from exporter.realtime.view import newest_windows
 
 _STYLE = (
     "body{font-family:sans-serif;margin:2em;color:#222}"

@@ -35,10 +35,10 @@ from exporter.insight.plan import expand_insight_series
 from exporter.insight.view import InsightState, newest_points
 from exporter.planning import expand_series
 from exporter.quota.request_stats import RuntimeStats
-from exporter.series import Series
+from exporter.realtime.series import Series
+from exporter.realtime.view import Mode
 from exporter.store import DB_NAME, Store, StoreSnapshot, WindowRow
 from exporter.store.readonly import read_history
-from exporter.view import Mode
 from tests.backfill_helpers import Expected, FilledStore, fill_store, insight_config, write_config
 from tests.daemon_helpers import (
     live_simulator,

@@ -16,8 +16,8 @@ from exporter.agora.limits import Budget, Plan, limits_for
 from exporter.catalog.metrics import Scope
 from exporter.collector import AgoraCollector, BudgetState, CollectorInput
 from exporter.quota.request_stats import RuntimeStats
-from exporter.series import Series
-from exporter.view import Mode
+from exporter.realtime.series import Series
+from exporter.realtime.view import Mode
 from tests.windowdata import FakeSeriesWindows, FakeWindowSource
 
 GOLDEN = Path(__file__).parent / "golden" / "exposition.prom"

@@ -25,12 +25,12 @@ from exporter.exposition import Exposition
 from exporter.exposition.cache import RECENT_S
 from exporter.exposition.realtime import BLOCK_SERIES, next_boundary
 from exporter.quota.request_stats import RuntimeStats
-from exporter.series import Series
+from exporter.realtime.series import Series
+from exporter.realtime.view import Mode
 from exporter.server import metrics_payload
 from exporter.store import Store
 from exporter.store.calls import CallSample, CallSession, TrackedCall
 from exporter.store.data import WindowRow
-from exporter.view import Mode
 from tests.daemon_helpers import wait_until
 from tests.fakes import FakeClock
 

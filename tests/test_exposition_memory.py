@@ -10,7 +10,7 @@ from pathlib import Path
 
 from exporter.catalog.metrics import Scope
 from exporter.exposition import Exposition
-from exporter.series import Series
+from exporter.realtime.series import Series
 from exporter.store import Store
 from exporter.store.data import EMPTY_SERIES, WindowRow
 from tests.fakes import FakeClock

@@ -27,7 +27,7 @@ import pytest
 
 from exporter.agora.limits import Budget
 from exporter.app import App, build_app
-from exporter.poller import AUTH_PAUSE_S, BACKOFF_S, PollResult, Status
+from exporter.realtime.poller import AUTH_PAUSE_S, BACKOFF_S, PollResult, Status
 from exporter.simulator import Fault, Simulator
 from exporter.store.readonly import read_history
 from exporter.timing.windows import WINDOW_S, QueryRange, query_range

@@ -12,10 +12,10 @@ from pydantic import SecretStr
 from exporter.agora import AgoraClient
 from exporter.agora.limits import Budget, Plan, limits_for
 from exporter.catalog.metrics import Scope
-from exporter.poller import AUTH_PAUSE_S, BACKFILL_MARGIN_S, BACKOFF_S, Poller, Status
 from exporter.quota.request_stats import RuntimeStats
 from exporter.quota.rules import QuotaOverride, apply_override
-from exporter.series import Series
+from exporter.realtime.poller import AUTH_PAUSE_S, BACKFILL_MARGIN_S, BACKOFF_S, Poller, Status
+from exporter.realtime.series import Series
 from exporter.simulator import Fault, Simulator
 from exporter.store import Store
 from exporter.timing.windows import WINDOW_S, newest_complete_end, oldest_available_start

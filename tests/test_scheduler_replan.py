@@ -13,7 +13,7 @@ import pytest
 
 from exporter.agora.limits import Budget
 from exporter.planning import PollPlan, make_plan
-from exporter.poller import PollResult, Status
+from exporter.realtime.poller import PollResult, Status
 from exporter.scheduler import PollScheduler
 from exporter.settings import load_settings
 from exporter.store import Store

@@ -6,8 +6,8 @@ import pytest
 
 from exporter.agora.limits import Budget
 from exporter.catalog.metrics import Scope
-from exporter.series import Series
-from exporter.view import Mode, shown_windows
+from exporter.realtime.series import Series
+from exporter.realtime.view import Mode, shown_windows
 from tests.windowdata import FakeSeriesWindows, FakeWindowSource
 
 APPID = "0123456789abcdef0123456789abcdef"

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field, replace
 
 from exporter.collector import CollectorInput, realtime_families
 from exporter.exposition.encoding import Chunk, Format, crc_of
-from exporter.series import Series
+from exporter.realtime.series import Series
+from exporter.realtime.view import Mode, SeriesWindows
 from exporter.timing.windows import WINDOW_S, floor_window, replay_window
-from exporter.view import Mode, SeriesWindows
 
 BLOCK_SERIES = 16
 """Series per block: a commit renders 16 series again (~3 ms at 10 uids a series)."""

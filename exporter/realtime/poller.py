@@ -15,7 +15,7 @@ from enum import StrEnum
 from exporter.agora import AgoraError, RealtimeResult, RetryAction, WindowProblem
 from exporter.agora.limits import Endpoint
 from exporter.quota.retry import AUTH_PAUSE_S, BACKOFF_S, PAUSE_S, SeriesPoller
-from exporter.series import Series
+from exporter.realtime.series import Series
 from exporter.store import StateDirError, WindowRow
 from exporter.timing.windows import WINDOW_S, QueryRange, query_range
 

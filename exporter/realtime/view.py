@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from exporter.agora.limits import Budget
-from exporter.series import Series
+from exporter.realtime.series import Series
 from exporter.timing.windows import replay_window
 
 
