@@ -41,7 +41,7 @@ import yaml
 
 from exporter.agora.limits import Budget, Endpoint
 from exporter.demo import DEMO_CUSTOMER_ID, DEMO_CUSTOMER_SECRET, demo_overrides
-from exporter.planning import make_plan
+from exporter.scheduling.planner import make_plan
 from exporter.settings import load_settings
 from exporter.simulator import Simulator
 

@@ -27,14 +27,14 @@ from exporter.exposition import Exposition
 from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
 from exporter.insight.view import EMPTY_INSIGHT
-from exporter.planning import PollPlan, make_plan
 from exporter.quota.ledger import Ledger, Sleep, make_sleep
 from exporter.quota.request_stats import RuntimeStats
 from exporter.quota.rules import periods, used_since
 from exporter.realtime.poller import Poller
 from exporter.realtime.view import Mode
 from exporter.runtime import tune_for_serving
-from exporter.scheduler import PollScheduler
+from exporter.scheduling.jobs import PollScheduler
+from exporter.scheduling.planner import PollPlan, make_plan
 from exporter.server import MetricsServer, Routes
 from exporter.settings import ConfigError, Settings
 from exporter.status import render_status

@@ -4,7 +4,7 @@ The live ``/metrics`` shows one window per series at a time; this renders every
 stored window instead, each sample stamped with its window's start in Unix
 seconds, under the same family names, HELP texts and labels the collector uses
 (both take them from :mod:`exporter.catalog.metrics` and the series from
-:func:`exporter.planning.expand_series`), so imported history lines up with
+:func:`exporter.scheduling.planner.expand_series`), so imported history lines up with
 live data. The text follows OpenMetrics as promtool reads it::
 
     # HELP agora_realtime_users Users in channels (whole project), from ...

@@ -33,7 +33,7 @@ from exporter.backfill import (
 from exporter.backfill_args import BackfillRequest, UsageError, time_range, utc
 from exporter.backfill_fetch import FetchReport, HistoryFetcher, allowances, history_frames
 from exporter.insight.plan import expand_insight_series
-from exporter.planning import expand_series, make_plan
+from exporter.scheduling.planner import expand_series, make_plan
 from exporter.settings import Settings
 from exporter.store import DB_NAME, StateDirError, Store
 from exporter.store.history import FetchedHistory, load_history, save_history

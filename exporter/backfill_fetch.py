@@ -34,9 +34,9 @@ from exporter.agora.limits import DAY, HOUR, Budget, Limits
 from exporter.insight.plan import INSIGHT_BUDGETS
 from exporter.insight.poller import other_spelling
 from exporter.insight.series import InsightSeries
-from exporter.planning import PollPlan
 from exporter.quota.ledger import Ledger
 from exporter.quota.retry import BACKOFF_S
+from exporter.scheduling.planner import PollPlan
 from exporter.store import Store
 from exporter.store.history import FetchedHistory
 from exporter.store.readonly import ledger_counts

@@ -10,7 +10,7 @@ from typing import Any
 
 from exporter.app import InfeasiblePlanError, build_app
 from exporter.demo import start_demo
-from exporter.planning import make_plan, render_plan
+from exporter.scheduling.planner import make_plan, render_plan
 from exporter.server import parse_listen_address
 from exporter.settings import ConfigError, Settings, load_settings
 from exporter.store import StateDirError

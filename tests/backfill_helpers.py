@@ -16,9 +16,9 @@ from exporter.agora.limits import DAY, HOUR, Budget
 from exporter.backfill import Labels, insight_labels, series_labels
 from exporter.catalog.metrics import INSIGHT_METRICS
 from exporter.insight.plan import expand_insight_series
-from exporter.planning import expand_series, make_plan
 from exporter.quota.request_stats import RuntimeStats
 from exporter.realtime.poller import Poller, Status
+from exporter.scheduling.planner import expand_series, make_plan
 from exporter.simulator import Simulator
 from exporter.store import Store
 from exporter.timing.windows import floor_window

@@ -16,8 +16,8 @@ from exporter.catalog.metrics import QUALITY_METRICS
 from exporter.collector import AgoraCollector, CollectorInput
 from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
-from exporter.planning import PollPlan, make_plan
 from exporter.quota.request_stats import RuntimeStats
+from exporter.scheduling.planner import PollPlan, make_plan
 from exporter.simulator import Simulator
 from exporter.simulator.insight import point_times
 from exporter.store import Store, StoreSnapshot

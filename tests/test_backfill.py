@@ -33,10 +33,10 @@ from exporter.cli import main
 from exporter.collector import AgoraCollector, CollectorInput
 from exporter.insight.plan import expand_insight_series
 from exporter.insight.view import InsightState, newest_points
-from exporter.planning import expand_series
 from exporter.quota.request_stats import RuntimeStats
 from exporter.realtime.series import Series
 from exporter.realtime.view import Mode
+from exporter.scheduling.planner import expand_series
 from exporter.store import DB_NAME, Store, StoreSnapshot, WindowRow
 from exporter.store.readonly import read_history
 from tests.backfill_helpers import Expected, FilledStore, fill_store, insight_config, write_config

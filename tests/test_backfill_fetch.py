@@ -22,7 +22,7 @@ from exporter.backfill_args import BackfillRequest
 from exporter.backfill_command import run_backfill
 from exporter.backfill_fetch import history_frames
 from exporter.cli import main
-from exporter.planning import make_plan
+from exporter.scheduling.planner import make_plan
 from exporter.simulator import Simulator
 from exporter.store import DB_NAME, Store
 from exporter.store.history import HISTORY_NAME, FetchedHistory, load_history

@@ -25,8 +25,8 @@ from exporter.calls.fetch import CallFetcher
 from exporter.calls.inspector import CallInspector
 from exporter.calls.view import CallState
 from exporter.catalog import calls as catalog
-from exporter.planning import PollPlan, make_plan
 from exporter.quota.request_stats import RuntimeStats
+from exporter.scheduling.planner import PollPlan, make_plan
 from exporter.settings import load_settings
 from exporter.simulator import Simulator
 from exporter.store import Store

@@ -47,8 +47,8 @@ import yaml
 from exporter.agora.limits import Budget
 from exporter.app import App, build_app
 from exporter.cli import main
-from exporter.planning import make_plan
 from exporter.realtime.poller import Status
+from exporter.scheduling.planner import make_plan
 from exporter.simulator import Simulator
 from exporter.store import DB_NAME, Store
 from exporter.store.lock import StateDirLock

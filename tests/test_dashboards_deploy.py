@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from exporter.cli import EXIT_CONFIG
-from exporter.planning import make_plan
+from exporter.scheduling.planner import make_plan
 from exporter.settings import ENV_PREFIX, SECRET_FILES, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent

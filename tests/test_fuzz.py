@@ -32,11 +32,11 @@ from pydantic import SecretStr
 from exporter.agora import AgoraClient, AgoraError
 from exporter.agora.limits import DAY, MINUTE, Budget, Limits, Plan, limits_for
 from exporter.catalog.metrics import QUALITY_METRICS, USAGE_METRICS, Scope
-from exporter.planning import make_plan
 from exporter.quota.request_stats import RuntimeStats
 from exporter.quota.rules import is_gap_free, next_free_slot, periods
 from exporter.realtime.poller import Poller, Status
 from exporter.realtime.series import Series
+from exporter.scheduling.planner import make_plan
 from exporter.settings import load_settings
 from exporter.store import Store
 from exporter.timing.windows import WINDOW_S, query_range

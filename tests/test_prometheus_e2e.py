@@ -41,7 +41,7 @@ from exporter.demo import (
     DEMO_QUOTA,
     demo_overrides,
 )
-from exporter.planning import make_plan
+from exporter.scheduling.planner import make_plan
 from exporter.settings import Settings, load_settings
 from exporter.simulator import Incident, Simulator
 from tests.daemon_helpers import free_port, scrape, wait_until

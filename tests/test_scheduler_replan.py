@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from exporter.agora.limits import Budget
-from exporter.planning import PollPlan, make_plan
 from exporter.realtime.poller import PollResult, Status
-from exporter.scheduler import PollScheduler
+from exporter.scheduling.jobs import PollScheduler
+from exporter.scheduling.planner import PollPlan, make_plan
 from exporter.settings import load_settings
 from exporter.store import Store
 from tests.daemon_helpers import small_config, wait_until

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.planning import make_plan
+from exporter.scheduling.planner import make_plan
 from exporter.settings import load_settings
 from exporter.store import Store, WindowRow
 from exporter.store.readonly import read_history

@@ -27,9 +27,9 @@ from exporter.calls.inspector import CallInspector
 from exporter.calls.plan import CALL_BUDGETS, CallTarget, plan_calls
 from exporter.calls.table import render_calls
 from exporter.calls.view import CallState
-from exporter.planning import make_plan
 from exporter.quota.ledger import Sleep
 from exporter.quota.request_stats import RuntimeStats
+from exporter.scheduling.planner import make_plan
 from exporter.settings import Settings
 from exporter.store import DB_NAME, StateDirError, Store
 from exporter.store.calls import read_calls

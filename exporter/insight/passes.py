@@ -22,8 +22,8 @@ from exporter.insight.poller import InsightPoller, InsightStatus, PassResult
 from exporter.insight.schedule import is_late, next_pass_at, retry_at
 from exporter.insight.series import InsightSeries
 from exporter.insight.view import InsightBudgetState, InsightState, newest_points
-from exporter.planning import PollPlan
 from exporter.quota.rules import BudgetPlan
+from exporter.scheduling.planner import PollPlan
 from exporter.store import Store
 from exporter.timing.clock import Clock, system_clock
 

@@ -23,9 +23,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from exporter.agora.limits import Budget
 from exporter.calls.inspector import CallInspector
 from exporter.insight.passes import TICK_S, InsightPasses
-from exporter.planning import PollPlan
 from exporter.realtime.poller import Poller, PollResult, Status
 from exporter.realtime.series import Series
+from exporter.scheduling.planner import PollPlan
 from exporter.store import Store
 from exporter.timing.clock import Clock, system_clock
 
