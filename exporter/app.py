@@ -22,8 +22,6 @@ from exporter.agora.limits import Budget, Endpoint
 from exporter.calls.fetch import CallFetcher
 from exporter.calls.inspector import CallInspector
 from exporter.calls.view import EMPTY_CALLS
-from exporter.collector import AgoraCollector, BudgetState, CollectorInput
-from exporter.exposition import Exposition
 from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
 from exporter.insight.view import EMPTY_INSIGHT
@@ -32,16 +30,18 @@ from exporter.quota.request_stats import RuntimeStats
 from exporter.quota.rules import periods, used_since
 from exporter.realtime.poller import Poller
 from exporter.realtime.view import Mode
-from exporter.runtime import tune_for_serving
 from exporter.scheduling.jobs import PollScheduler
 from exporter.scheduling.planner import PollPlan, make_plan
-from exporter.server import MetricsServer, Routes
+from exporter.serving.collector import AgoraCollector, BudgetState, CollectorInput
+from exporter.serving.exposition import Exposition
+from exporter.serving.server import MetricsServer, Routes
+from exporter.serving.status_page import render_status
+from exporter.serving.tuning import tune_for_serving
+from exporter.serving.web.config import WebConfigWatcher
 from exporter.settings import ConfigError, Settings
-from exporter.status import render_status
 from exporter.store import StateDirError, Store
 from exporter.store.lock import StateDirLock
 from exporter.timing.clock import Clock, system_clock
-from exporter.webconfig import WebConfigWatcher
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from typing import Any
 from exporter.app import InfeasiblePlanError, build_app
 from exporter.demo import start_demo
 from exporter.scheduling.planner import make_plan, render_plan
-from exporter.server import parse_listen_address
+from exporter.serving.server import parse_listen_address
+from exporter.serving.web.config import WebConfigError, WebConfigWatcher
 from exporter.settings import ConfigError, Settings, load_settings
 from exporter.store import StateDirError
-from exporter.webconfig import WebConfigError, WebConfigWatcher
 
 log = logging.getLogger("exporter")
 

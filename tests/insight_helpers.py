@@ -13,11 +13,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from exporter.agora import AgoraClient
 from exporter.agora.limits import DAY, Budget
 from exporter.catalog.metrics import QUALITY_METRICS
-from exporter.collector import AgoraCollector, CollectorInput
 from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
 from exporter.quota.request_stats import RuntimeStats
 from exporter.scheduling.planner import PollPlan, make_plan
+from exporter.serving.collector import AgoraCollector, CollectorInput
 from exporter.simulator import Simulator
 from exporter.simulator.insight import point_times
 from exporter.store import Store, StoreSnapshot

@@ -30,13 +30,13 @@ from exporter.backfill import (
 from exporter.backfill_args import BackfillRequest, UsageError, parse_when
 from exporter.backfill_command import run_backfill, write_file
 from exporter.cli import main
-from exporter.collector import AgoraCollector, CollectorInput
 from exporter.insight.plan import expand_insight_series
 from exporter.insight.view import InsightState, newest_points
 from exporter.quota.request_stats import RuntimeStats
 from exporter.realtime.series import Series
 from exporter.realtime.view import Mode
 from exporter.scheduling.planner import expand_series
+from exporter.serving.collector import AgoraCollector, CollectorInput
 from exporter.store import DB_NAME, Store, StoreSnapshot, WindowRow
 from exporter.store.readonly import read_history
 from tests.backfill_helpers import Expected, FilledStore, fill_store, insight_config, write_config

@@ -14,10 +14,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from exporter import __version__
 from exporter.agora.limits import Budget, Plan, limits_for
 from exporter.catalog.metrics import Scope
-from exporter.collector import AgoraCollector, BudgetState, CollectorInput
 from exporter.quota.request_stats import RuntimeStats
 from exporter.realtime.series import Series
 from exporter.realtime.view import Mode
+from exporter.serving.collector import AgoraCollector, BudgetState, CollectorInput
 from tests.windowdata import FakeSeriesWindows, FakeWindowSource
 
 GOLDEN = Path(__file__).parent / "golden" / "exposition.prom"

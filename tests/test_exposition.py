@@ -20,14 +20,14 @@ from prometheus_client import CollectorRegistry
 from exporter.agora.limits import Budget, Plan, limits_for
 from exporter.calls.view import EMPTY_CALLS, CallState
 from exporter.catalog.metrics import Scope
-from exporter.collector import AgoraCollector, BudgetState, CollectorInput
-from exporter.exposition import Exposition
-from exporter.exposition.cache import RECENT_S
-from exporter.exposition.realtime import BLOCK_SERIES, next_boundary
 from exporter.quota.request_stats import RuntimeStats
 from exporter.realtime.series import Series
 from exporter.realtime.view import Mode
-from exporter.server import metrics_payload
+from exporter.serving.collector import AgoraCollector, BudgetState, CollectorInput
+from exporter.serving.exposition import Exposition
+from exporter.serving.exposition.cache import RECENT_S
+from exporter.serving.exposition.realtime import BLOCK_SERIES, next_boundary
+from exporter.serving.server import metrics_payload
 from exporter.store import Store
 from exporter.store.calls import CallSample, CallSession, TrackedCall
 from exporter.store.data import WindowRow

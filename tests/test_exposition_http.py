@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from exporter.app import App, build_app
-from exporter.server import metrics_payload
+from exporter.serving.server import metrics_payload
 from exporter.store.data import WindowRow
 from tests.daemon_helpers import settings_from, small_config
 from tests.fakes import FakeClock

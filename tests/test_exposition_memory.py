@@ -9,8 +9,8 @@ import weakref
 from pathlib import Path
 
 from exporter.catalog.metrics import Scope
-from exporter.exposition import Exposition
 from exporter.realtime.series import Series
+from exporter.serving.exposition import Exposition
 from exporter.store import Store
 from exporter.store.data import EMPTY_SERIES, WindowRow
 from tests.fakes import FakeClock

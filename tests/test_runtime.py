@@ -13,7 +13,7 @@ import pytest
 CHILD = textwrap.dedent(
     """
     import ctypes, sys
-    from exporter.runtime import tune_allocator
+    from exporter.serving.tuning import tune_allocator
 
     class MallInfo2(ctypes.Structure):
         _fields_ = [(name, ctypes.c_size_t) for name in (

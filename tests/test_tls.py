@@ -18,8 +18,8 @@ import yaml
 from prometheus_client import CollectorRegistry, Gauge
 
 from exporter.app import build_app
-from exporter.server import MetricsServer, Routes
-from exporter.webconfig import WebConfigWatcher
+from exporter.serving.server import MetricsServer, Routes
+from exporter.serving.web.config import WebConfigWatcher
 from tests.daemon_helpers import free_port, live_simulator, settings_from, small_config, wait_until
 from tests.tls_certs import CLIENT_SAN, Pki, bcrypt_hash, make_pki
 

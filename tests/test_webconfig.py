@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from exporter.cli import main
-from exporter.webauth import BasicAuth, RateLimiter, parse_duration
-from exporter.webconfig import WebConfigError, WebConfigWatcher, load_web_config
+from exporter.serving.web.auth import BasicAuth, RateLimiter, parse_duration
+from exporter.serving.web.config import WebConfigError, WebConfigWatcher, load_web_config
 from tests.daemon_helpers import small_config
 from tests.fakes import FakeClock
 from tests.tls_certs import Pki, bcrypt_hash, make_pki

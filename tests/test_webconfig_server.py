@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from exporter.server import MetricsServer, Routes
+from exporter.serving.server import MetricsServer, Routes
 
 
 class CountingCollector:

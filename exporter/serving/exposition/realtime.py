@@ -21,10 +21,10 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from exporter.collector import CollectorInput, realtime_families
-from exporter.exposition.encoding import Chunk, Format, crc_of
 from exporter.realtime.series import Series
 from exporter.realtime.view import Mode, SeriesWindows
+from exporter.serving.collector import CollectorInput, realtime_families
+from exporter.serving.exposition.encoding import Chunk, Format, crc_of
 from exporter.timing.windows import WINDOW_S, floor_window, replay_window
 
 BLOCK_SERIES = 16

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, replace
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.metrics_core import Metric
 
-from exporter.collector import SECTIONS, CollectorInput, calls_families, realtime_families
-from exporter.exposition.encoding import Chunk, Format, Piece, gzip_member
-from exporter.exposition.realtime import RealtimeSection, next_boundary
+from exporter.serving.collector import SECTIONS, CollectorInput, calls_families, realtime_families
+from exporter.serving.exposition.encoding import Chunk, Format, Piece, gzip_member
+from exporter.serving.exposition.realtime import RealtimeSection, next_boundary
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ With 22,000 series a scrape is 7 to 11 MB of text, and rendering it from the
 collector's families takes most of a second of CPU. Nearly all of it is the
 real-time section, which changes only when a poll commits or, in replay mode,
 when the replay window moves on (every 20 s). So :class:`Exposition` keeps,
-per negotiated format (:mod:`exporter.exposition.realtime`):
+per negotiated format (:mod:`exporter.serving.exposition.realtime`):
 
 * the real-time section cut into blocks of consecutive series; a commit
   renders its block again, the replay window moving on every block. That
@@ -21,16 +21,16 @@ Scrapes that queue while another one reads the state share its answer when
 that read began after they arrived, so a crowd of scrapers costs one read.
 
 A gzip answer is one ordinary gzip member spliced from the chunks' deflate
-streams and the fresh pieces' (:mod:`exporter.exposition.encoding`), so the
+streams and the fresh pieces' (:mod:`exporter.serving.exposition.encoding`), so the
 bulk is compressed once per change, not per scrape.
 
 Every piece is prometheus_client's own encoding of the collector's own families
-(:data:`exporter.collector.SECTIONS`) cut at family boundaries, so a body is
+(:data:`exporter.serving.collector.SECTIONS`) cut at family boundaries, so a body is
 byte for byte what an uncached render at the same instant gives. Every answer
 reflects the state at an instant during its own request, so nothing is served
 past a commit or a window boundary.
 """
 
-from exporter.exposition.cache import Exposition
+from exporter.serving.exposition.cache import Exposition
 
 __all__ = ["Exposition"]

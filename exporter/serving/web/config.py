@@ -31,8 +31,8 @@ from typing import Any
 import yaml
 from pydantic import Field, SecretStr, ValidationError
 
-from exporter.webauth import BasicAuth, RateLimiter, parse_duration
-from exporter.webtls import (
+from exporter.serving.web.auth import BasicAuth, RateLimiter, parse_duration
+from exporter.serving.web.tls import (
     Strict,
     TLSParts,
     TLSServerConfig,

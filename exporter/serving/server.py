@@ -3,7 +3,7 @@
 A scrape never calls Agora: /metrics renders the registry, whose collector
 reads in-memory snapshots only. The server is stdlib ``ThreadingHTTPServer`` so
 concurrent scrapers never queue behind each other. The web config
-(``--web.config.file``, see :mod:`exporter.webconfig`) adds TLS, client
+(``--web.config.file``, see :mod:`exporter.serving.web.config`) adds TLS, client
 certificates, basic auth, response headers and a rate limit to every path but
 the ``auth_excluded_paths``; it is looked up per connection and per request,
 so a changed file applies to the next scrape. The TLS handshake runs in the
@@ -28,7 +28,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 
-from exporter.webconfig import WebConfig, WebConfigWatcher
+from exporter.serving.web.config import WebConfig, WebConfigWatcher
 
 log = logging.getLogger(__name__)
 

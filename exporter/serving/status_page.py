@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 from exporter import __version__
 from exporter.calls.view import users
-from exporter.collector import CollectorInput
 from exporter.quota.rules import periods
 from exporter.realtime.view import newest_windows
+from exporter.serving.collector import CollectorInput
 
 _STYLE = (
     "body{font-family:sans-serif;margin:2em;color:#222}"
