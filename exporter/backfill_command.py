@@ -1,10 +1,10 @@
 """``agora-exporter backfill``: the store's history as an OpenMetrics file, with clear messages.
 
-The store is read through :func:`exporter.store.readonly.read_history`: a
+The store is read through :func:`exporter.backfill.reader.read_history`: a
 read-only SQLite connection that writes, prunes and locks nothing, so a plain
 backfill runs safely beside the daemon. ``--fetch`` also spends quota, so it
 takes the daemon's ``state_dir`` lock and records its requests in the store's
-ledger (see :mod:`exporter.backfill_fetch`); it refuses to run while the daemon
+ledger (see :mod:`exporter.backfill.fetch`); it refuses to run while the daemon
 does. The file is written to a temporary name and renamed, so an interrupted
 run never leaves a half-written file behind.
 """
@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import TextIO
 
 from exporter.agora import AgoraClient
-from exporter.backfill import (
+from exporter.backfill.fetch import FetchReport, HistoryFetcher, allowances, history_frames
+from exporter.backfill.history import FetchedHistory, load_history, save_history
+from exporter.backfill.reader import StoredHistory, read_history
+from exporter.backfill.render import (
     ExportSummary,
     Family,
     TimeRange,
@@ -31,14 +34,11 @@ from exporter.backfill import (
     write_openmetrics,
 )
 from exporter.backfill_args import BackfillRequest, UsageError, time_range, utc
-from exporter.backfill_fetch import FetchReport, HistoryFetcher, allowances, history_frames
 from exporter.insight.plan import expand_insight_series
 from exporter.scheduling.planner import expand_series, make_plan
 from exporter.settings import Settings
 from exporter.store import DB_NAME, StateDirError, Store
-from exporter.store.history import FetchedHistory, load_history, save_history
 from exporter.store.lock import StateDirLock
-from exporter.store.readonly import StoredHistory, read_history
 from exporter.timing.clock import Clock, system_clock
 
 STDOUT = "-"

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from exporter.agora import AgoraClient
 from exporter.agora.limits import DAY, HOUR, Budget
-from exporter.backfill import Labels, insight_labels, series_labels
+from exporter.backfill.render import Labels, insight_labels, series_labels
 from exporter.catalog.metrics import INSIGHT_METRICS
 from exporter.insight.plan import expand_insight_series
 from exporter.quota.request_stats import RuntimeStats

@@ -19,7 +19,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.parser import text_string_to_metric_families as text_families
 
-from exporter.backfill import (
+from exporter.backfill.reader import read_history
+from exporter.backfill.render import (
     EOF,
     Family,
     TimeRange,
@@ -38,7 +39,6 @@ from exporter.realtime.view import Mode
 from exporter.scheduling.planner import expand_series
 from exporter.serving.collector import AgoraCollector, CollectorInput
 from exporter.store import DB_NAME, Store, StoreSnapshot, WindowRow
-from exporter.store.readonly import read_history
 from tests.backfill_helpers import Expected, FilledStore, fill_store, insight_config, write_config
 from tests.daemon_helpers import (
     live_simulator,

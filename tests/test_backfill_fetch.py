@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 
 from exporter.agora.limits import DAY, HOUR, Budget
-from exporter.backfill import EOF
+from exporter.backfill.fetch import history_frames
+from exporter.backfill.history import HISTORY_NAME, FetchedHistory, load_history
+from exporter.backfill.render import EOF
 from exporter.backfill_args import BackfillRequest
 from exporter.backfill_command import run_backfill
-from exporter.backfill_fetch import history_frames
 from exporter.cli import main
 from exporter.scheduling.planner import make_plan
 from exporter.simulator import Simulator
 from exporter.store import DB_NAME, Store
-from exporter.store.history import HISTORY_NAME, FetchedHistory, load_history
 from exporter.store.lock import StateDirLock
 from tests.backfill_helpers import insight_config, roomy_config, simulator_history, write_config
 from tests.daemon_helpers import live_simulator, settings_from

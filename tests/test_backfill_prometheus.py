@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from exporter.agora.limits import DAY
-from exporter.backfill import EOF
+from exporter.backfill.render import EOF
 from exporter.backfill_args import BackfillRequest
 from exporter.backfill_command import run_backfill
 from exporter.timing.windows import WINDOW_S

@@ -27,9 +27,9 @@ import pytest
 
 from exporter.agora.limits import Budget
 from exporter.app import App, build_app
+from exporter.backfill.reader import read_history
 from exporter.realtime.poller import AUTH_PAUSE_S, BACKOFF_S, PollResult, Status
 from exporter.simulator import Fault, Simulator
-from exporter.store.readonly import read_history
 from exporter.timing.windows import WINDOW_S, QueryRange, query_range
 from tests.daemon_helpers import APPID, CUSTOMER_ID, SECRET, named, scrape, settings_from
 from tests.fakes import FakeClock, FakeSleep

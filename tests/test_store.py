@@ -18,8 +18,8 @@ from typing import cast
 import pytest
 
 import exporter.store.sqlite as store_module
+from exporter.backfill.reader import read_history
 from exporter.store import DB_NAME, SeriesData, StateDirError, Store, WindowRow
-from exporter.store.readonly import read_history
 from exporter.store.schema import MIGRATIONS
 from tests.fakes import FakeClock
 

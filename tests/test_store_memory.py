@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from exporter.backfill.reader import read_history
 from exporter.scheduling.planner import make_plan
 from exporter.settings import load_settings
 from exporter.store import Store, WindowRow
-from exporter.store.readonly import read_history
 from exporter.store.sqlite import WINDOW_SLACK_S
 from exporter.timing.windows import WINDOW_S, replay_window
 from tests.fakes import FakeClock

@@ -17,8 +17,8 @@ from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import quote
 
+from exporter.backfill.history import FetchedHistory, load_history
 from exporter.store.data import StoreSnapshot, WindowValues
-from exporter.store.history import FetchedHistory, load_history
 from exporter.store.loading import read_windows
 from exporter.store.opening import schema_version
 from exporter.store.schema import DB_NAME, StateDirError, state_error

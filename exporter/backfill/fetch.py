@@ -7,7 +7,7 @@ configured insight series this fetches the days before what is already known
 horizon less an hour (as the daemon's frames), in frames of the plan's longest
 query: newest first, one frame per series in turn, so each run extends every
 series' history backwards without gaps. What it fetched is kept in
-``state_dir/insight-history.json`` (:mod:`exporter.store.history`) after each
+``state_dir/insight-history.json`` (:mod:`exporter.backfill.history`) after each
 frame, so an interrupted or budget-limited run loses nothing and the next run
 continues where it stopped.
 
@@ -31,6 +31,8 @@ from pathlib import Path
 
 from exporter.agora import AgoraClient, AgoraError, BadRequestError, InsightResult, RetryAction
 from exporter.agora.limits import DAY, HOUR, Budget, Limits
+from exporter.backfill.history import FetchedHistory
+from exporter.backfill.reader import ledger_counts
 from exporter.insight.plan import INSIGHT_BUDGETS
 from exporter.insight.poller import other_spelling
 from exporter.insight.series import InsightSeries
@@ -38,8 +40,6 @@ from exporter.quota.ledger import Ledger
 from exporter.quota.retry import BACKOFF_S
 from exporter.scheduling.planner import PollPlan
 from exporter.store import Store
-from exporter.store.history import FetchedHistory
-from exporter.store.readonly import ledger_counts
 from exporter.timing.clock import Clock
 
 BACKFILL_PREFIX = "backfill:"
