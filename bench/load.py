@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 
 from exporter.agora.limits import Budget, Endpoint
-from exporter.demo import DEMO_CUSTOMER_ID, DEMO_CUSTOMER_SECRET, demo_overrides
+from exporter.cli.demo import DEMO_CUSTOMER_ID, DEMO_CUSTOMER_SECRET, demo_overrides
 from exporter.scheduling.planner import make_plan
 from exporter.settings import load_settings
 from exporter.simulator import Simulator

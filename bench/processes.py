@@ -23,7 +23,7 @@ import yaml
 
 from bench.loadgen import Nginx, free_port
 from exporter.agora.limits import Budget
-from exporter.demo import demo_overrides
+from exporter.cli.demo import demo_overrides
 from exporter.scheduling.planner import make_plan
 from exporter.settings import load_settings
 from exporter.simulator import Simulator

@@ -16,7 +16,7 @@ import yaml
 from exporter.catalog import metrics as catalog
 from exporter.catalog.metrics import Scope
 from tools.dashboards.families import BANDS, QUOTA_ALERT_RATIO
-from exporter.demo import DEMO_APPID
+from exporter.cli.demo import DEMO_APPID
 from exporter.simulator.traffic import TrafficModel
 
 ROOT = Path(__file__).resolve().parent.parent

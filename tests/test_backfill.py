@@ -28,9 +28,9 @@ from exporter.backfill.render import (
     realtime_families,
     write_openmetrics,
 )
-from exporter.backfill_args import BackfillRequest, UsageError, parse_when
-from exporter.backfill_command import run_backfill, write_file
-from exporter.cli import main
+from exporter.cli.backfill import run_backfill, write_file
+from exporter.cli.backfill_args import BackfillRequest, UsageError, parse_when
+from exporter.cli.main import main
 from exporter.insight.plan import expand_insight_series
 from exporter.insight.view import InsightState, newest_points
 from exporter.quota.request_stats import RuntimeStats

@@ -20,9 +20,9 @@ from exporter.agora.limits import DAY, HOUR, Budget
 from exporter.backfill.fetch import history_frames
 from exporter.backfill.history import HISTORY_NAME, FetchedHistory, load_history
 from exporter.backfill.render import EOF
-from exporter.backfill_args import BackfillRequest
-from exporter.backfill_command import run_backfill
-from exporter.cli import main
+from exporter.cli.backfill import run_backfill
+from exporter.cli.backfill_args import BackfillRequest
+from exporter.cli.main import main
 from exporter.scheduling.planner import make_plan
 from exporter.simulator import Simulator
 from exporter.store import DB_NAME, Store

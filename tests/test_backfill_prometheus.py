@@ -23,8 +23,8 @@ import pytest
 
 from exporter.agora.limits import DAY
 from exporter.backfill.render import EOF
-from exporter.backfill_args import BackfillRequest
-from exporter.backfill_command import run_backfill
+from exporter.cli.backfill import run_backfill
+from exporter.cli.backfill_args import BackfillRequest
 from exporter.timing.windows import WINDOW_S
 from tests.backfill_helpers import (
     Expected,

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from exporter.agora.limits import DAY, Endpoint
-from exporter.calls.command import run_calls
-from exporter.cli import main
+from exporter.cli.calls import run_calls
+from exporter.cli.main import main
 from exporter.settings import Settings, load_settings
 from exporter.simulator import Simulator
 from exporter.store import Store

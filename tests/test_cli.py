@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.cli import main
+from exporter.cli.main import main
 from tests.daemon_helpers import SECRET, small_config
 
 

@@ -46,7 +46,7 @@ import yaml
 
 from exporter.agora.limits import Budget
 from exporter.app import App, build_app
-from exporter.cli import main
+from exporter.cli.main import main
 from exporter.realtime.poller import Status
 from exporter.scheduling.planner import make_plan
 from exporter.simulator import Simulator

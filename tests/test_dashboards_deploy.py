@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.cli import EXIT_CONFIG
+from exporter.cli.main import EXIT_CONFIG
 from exporter.scheduling.planner import make_plan
 from exporter.settings import ENV_PREFIX, SECRET_FILES, load_settings
 

@@ -34,7 +34,7 @@ from exporter.agora.limits import Budget
 from exporter.app import App, build_app
 from exporter.catalog import calls as calls_catalog
 from exporter.catalog import metrics as catalog
-from exporter.demo import (
+from exporter.cli.demo import (
     DEMO_APPID,
     DEMO_CUSTOMER_ID,
     DEMO_CUSTOMER_SECRET,
@@ -136,7 +136,7 @@ class Stack:
 
 
 def _demo_simulator(clock: Shifted) -> Simulator:
-    """The simulator ``exporter.demo.start_demo`` starts, on a shifted clock and with an
+    """The simulator ``exporter.cli.demo.start_demo`` starts, on a shifted clock and with an
     incident every ``INCIDENT_EVERY_S`` so one is always close to now."""
     simulator = Simulator(
         plan="enterprise",

@@ -13,7 +13,7 @@ import bcrypt
 import pytest
 import yaml
 
-from exporter.cli import main
+from exporter.cli.main import main
 from exporter.serving.web.auth import BasicAuth, RateLimiter, parse_duration
 from exporter.serving.web.config import WebConfigError, WebConfigWatcher, load_web_config
 from tests.daemon_helpers import small_config

@@ -33,7 +33,7 @@ from exporter.backfill.render import (
     realtime_families,
     write_openmetrics,
 )
-from exporter.backfill_args import BackfillRequest, UsageError, time_range, utc
+from exporter.cli.backfill_args import BackfillRequest, UsageError, time_range, utc
 from exporter.insight.plan import expand_insight_series
 from exporter.scheduling.planner import expand_series, make_plan
 from exporter.settings import Settings

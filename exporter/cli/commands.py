@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from exporter.app import InfeasiblePlanError, build_app
-from exporter.demo import start_demo
+from exporter.cli.demo import start_demo
 from exporter.scheduling.planner import make_plan, render_plan
 from exporter.serving.server import parse_listen_address
 from exporter.serving.web.config import WebConfigError, WebConfigWatcher
@@ -74,15 +74,15 @@ def _serve_command(args: argparse.Namespace) -> int:
 
 
 def _backfill_command(args: argparse.Namespace) -> int:
-    from exporter.backfill_args import BackfillRequest
-    from exporter.backfill_command import run_backfill
+    from exporter.cli.backfill import run_backfill
+    from exporter.cli.backfill_args import BackfillRequest
 
     request = BackfillRequest(out=args.out, since=args.since, until=args.until, fetch=args.fetch)
     return run_backfill(_load(args), request)
 
 
 def _calls_command(args: argparse.Namespace) -> int:
-    from exporter.calls.command import run_calls
+    from exporter.cli.calls import run_calls
 
     return run_calls(_load(args), cname=args.cname)
 

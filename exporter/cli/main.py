@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from exporter import __version__
-from exporter.logs import LEVELS, setup_logging
+from exporter.cli.logs import LEVELS, setup_logging
 
 log = logging.getLogger("exporter")
 
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "calls" and args.cname is not None:
         print("agora-exporter: --cname goes with calls", file=sys.stderr)
         return EXIT_CONFIG
-    from exporter.commands import run_command
+    from exporter.cli.commands import run_command
 
     return run_command(args)
 
