@@ -1,6 +1,6 @@
 """The Grafana dashboards and their provisioning: generated from the catalog, and conventional.
 
-A real Prometheus runs every panel query in tests/test_prometheus_e2e.py; these
+A real Prometheus runs every panel query in tests/system/test_prometheus_e2e.py; these
 tests read the JSON only.
 """
 

@@ -3,7 +3,7 @@
 Docker Compose, the Kubernetes manifests, the systemd unit, the Dockerfile and
 .dockerignore are parsed and held to what the README promises; the
 Kubernetes config and Secret are loaded by the exporter's own settings code.
-The Dockerfile's HEALTHCHECK runs for real in tests/test_prometheus_e2e.py.
+The Dockerfile's HEALTHCHECK runs for real in tests/system/test_prometheus_e2e.py.
 """
 
 from __future__ import annotations

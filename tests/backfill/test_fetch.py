@@ -27,10 +27,10 @@ from exporter.scheduling.planner import make_plan
 from exporter.simulator import Simulator
 from exporter.store import DB_NAME, Store
 from exporter.store.lock import StateDirLock
+from tests.backfill.test_render import parse_export
 from tests.backfill_helpers import insight_config, roomy_config, simulator_history, write_config
 from tests.daemon_helpers import live_simulator, settings_from
 from tests.fakes import FakeClock
-from tests.test_backfill import parse_export
 
 NOW = 1_764_000_000  # 2025-11-24 16:00 UTC: a day point's ts
 FRAMES = 45  # 9 insight series x 5 frames of 7 days for Enterprise's 30 days

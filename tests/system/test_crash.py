@@ -69,7 +69,7 @@ KILLS = 60
 SPEED = 100.0
 PER_MINUTE = 10
 SIM0 = 1_764_000_000.0  # mid-day UTC: the simulated day never rolls over
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Zygote:

@@ -24,7 +24,7 @@ from exporter.store.schema import MIGRATIONS
 from tests.fakes import FakeClock
 
 NOW = 1_700_000_000  # a window boundary
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

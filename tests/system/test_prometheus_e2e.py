@@ -48,7 +48,7 @@ from tests.daemon_helpers import free_port, scrape, wait_until
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 SHORT_FOR = "10s"
 # Grafana's built-in variables, as a 1 s scrape needs them; dashboard variables mean "All".

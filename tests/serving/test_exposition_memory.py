@@ -14,7 +14,7 @@ from exporter.serving.exposition import Exposition
 from exporter.store import Store
 from exporter.store.data import EMPTY_SERIES, WindowRow
 from tests.fakes import FakeClock
-from tests.test_exposition import APPID, T0, Rig, _series
+from tests.serving.test_exposition import APPID, T0, Rig, _series
 
 WINDOWS = 180
 
