@@ -25,6 +25,7 @@ from exporter.calls.view import EMPTY_CALLS
 from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
 from exporter.insight.view import EMPTY_INSIGHT
+from exporter.quota.context import PollContext
 from exporter.quota.ledger import Ledger, Sleep, make_sleep
 from exporter.quota.request_stats import RuntimeStats
 from exporter.quota.rules import periods, used_since
@@ -312,37 +313,20 @@ def build_app(
         on_request=on_request,
     )
     limits = {budget: budget_plan.limits for budget, budget_plan in plan.budgets.items()}
-    ledger = Ledger(store=store, clock=clock, sleep=sleep)
-    poller = Poller(
+    context = PollContext(
         client=client,
         store=store,
-        limits=limits,
+        ledger=Ledger(store=store, clock=clock, sleep=sleep),
         stats=stats,
+        limits=limits,
         clock=clock,
         sleep=sleep,
         stopping=stopping,
-        ledger=ledger,
     )
-    insight_poller = InsightPoller(
-        client=client,
-        store=store,
-        limits=limits,
-        stats=stats,
-        clock=clock,
-        sleep=sleep,
-        stopping=stopping,
-        ledger=ledger,
-    )
+    poller = Poller(context)
+    insight_poller = InsightPoller(context)
     insight = InsightPasses(poller=insight_poller, store=store, plan=plan, clock=clock)
-    call_fetcher = CallFetcher(
-        client=client,
-        store=store,
-        limits=limits,
-        clock=clock,
-        sleep=sleep,
-        stopping=stopping,
-        ledger=ledger,
-    )
+    call_fetcher = CallFetcher(context)
     calls = CallInspector(
         fetcher=call_fetcher, store=store, stats=stats, plan=plan.calls, clock=clock
     )

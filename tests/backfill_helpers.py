@@ -16,8 +16,10 @@ from exporter.agora.limits import DAY, HOUR, Budget
 from exporter.backfill.render import Labels, insight_labels, series_labels
 from exporter.catalog.metrics import INSIGHT_METRICS
 from exporter.insight.plan import expand_insight_series
+from exporter.quota.context import PollContext
 from exporter.quota.request_stats import RuntimeStats
-from exporter.realtime.poller import Poller, Status
+from exporter.quota.series_poller import PollStatus as Status
+from exporter.realtime.poller import Poller
 from exporter.scheduling.planner import expand_series, make_plan
 from exporter.simulator import Simulator
 from exporter.store import Store
@@ -92,12 +94,14 @@ def fill_store(base: Path, *, days_ago: int = DAYS_AGO, rounds: int = ROUNDS) ->
             ) as client,
         ):
             poller = Poller(
-                client=client,
-                store=store,
-                limits=limits,
-                stats=RuntimeStats(),
-                clock=clock,
-                sleep=sleep,
+                PollContext.build(
+                    client=client,
+                    store=store,
+                    limits=limits,
+                    stats=RuntimeStats(),
+                    clock=clock,
+                    sleep=sleep,
+                )
             )
             for _ in range(rounds):
                 for one in series:

@@ -15,6 +15,7 @@ from exporter.agora.limits import DAY, Budget
 from exporter.catalog.metrics import QUALITY_METRICS
 from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
+from exporter.quota.context import PollContext
 from exporter.quota.request_stats import RuntimeStats
 from exporter.scheduling.planner import PollPlan, make_plan
 from exporter.serving.collector import AgoraCollector, CollectorInput
@@ -110,7 +111,9 @@ def insight_rig(config: dict[str, Any], clock: FakeClock) -> Iterator[Rig]:
     stats = RuntimeStats()
     limits = {budget: budget_plan.limits for budget, budget_plan in plan.budgets.items()}
     poller = InsightPoller(
-        client=client, store=store, limits=limits, stats=stats, clock=clock, sleep=sleep
+        PollContext.build(
+            client=client, store=store, limits=limits, stats=stats, clock=clock, sleep=sleep
+        )
     )
     passes = InsightPasses(poller=poller, store=store, plan=plan, clock=clock)
     try:

@@ -29,15 +29,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from exporter.agora import AgoraClient, AgoraError, BadRequestError, InsightResult, RetryAction
+from exporter.agora import AgoraClient, AgoraError, InsightResult, RetryAction
 from exporter.agora.limits import DAY, HOUR, Budget, Limits
 from exporter.backfill.history import FetchedHistory
 from exporter.backfill.reader import ledger_counts
 from exporter.insight.plan import INSIGHT_BUDGETS
-from exporter.insight.poller import other_spelling
+from exporter.insight.poller import Frame as InsightFrame
+from exporter.insight.poller import Spelling, request_insight
 from exporter.insight.series import InsightSeries
-from exporter.quota.ledger import Ledger
-from exporter.quota.retry import BACKOFF_S
+from exporter.quota.context import PollContext
+from exporter.quota.send import Request, Verdict, send
 from exporter.scheduling.planner import PollPlan
 from exporter.store import Store
 from exporter.timing.clock import Clock
@@ -160,16 +161,14 @@ class HistoryFetcher:
         sleep: Sleep,
         progress: Progress,
     ) -> None:
-        self._client = client
-        self._store = store
-        self._limits = dict(limits)
+        self._context = PollContext.build(
+            client=client, store=store, limits=limits, clock=clock, sleep=_waits(sleep)
+        )
         self._allowance = dict(allowance)
         self._history = history
         self._save = save
         self._broken: set[str] = set()
-        self._clock = clock
         self._sleep = sleep
-        self._ledger = Ledger(store=store, clock=clock, sleep=_waits(sleep))
         self._progress = progress
         self.report = FetchReport(total=0)
 
@@ -185,36 +184,53 @@ class HistoryFetcher:
 
     def _fetch(self, frame: Frame) -> None:
         one = frame.series
-        name = self._store.insight.name_for(one.metric) or one.metric
-        backoffs, fallback_left, rate_waits = list(BACKOFF_S), True, 1
+        name = self._context.store.insight.name_for(one.metric) or one.metric
+        spelling = Spelling(one.metric, name, _describe(frame))
+        rate_waits = 1
         while True:
-            stop = self._take_slot(one)
-            if stop is not None:
-                self.report.stopped[one.budget] = stop
+            sent = send(self._context, self._request(frame, spelling))
+            self.report.sent[one.budget] += sent.requests
+            if sent.verdict is Verdict.ANSWERED and sent.answer is not None:
+                self._keep(frame, spelling.name, sent.answer)
+                return
+            if sent.error is None:
+                self.report.stopped[one.budget] = self._no_slot(one.budget, sent.retry_at)
                 self.report.left.append(frame)
                 return
-            try:
-                answer = self._request(frame, name)
-            except BadRequestError as error:
-                other = other_spelling(one.metric, name) if fallback_left else None
-                if other is None:
-                    self._failed(frame, error)
-                    return
-                name, fallback_left = other, False
+            if sent.error.retry is RetryAction.NEXT_SLOT and rate_waits:
+                rate_waits -= 1
+                self._progress(f"rate limited; waiting {RATE_LIMIT_WAIT_S:.0f} s")
+                self._sleep(RATE_LIMIT_WAIT_S)
                 continue
-            except AgoraError as error:
-                if error.retry is RetryAction.BACKOFF and backoffs:
-                    self._sleep(backoffs.pop(0))
-                    continue
-                if error.retry is RetryAction.NEXT_SLOT and rate_waits:
-                    rate_waits -= 1
-                    self._progress(f"rate limited; waiting {RATE_LIMIT_WAIT_S:.0f} s")
-                    self._sleep(RATE_LIMIT_WAIT_S)
-                    continue
-                self._give_up(frame, error)
-                return
-            self._keep(frame, name, answer)
+            self._give_up(frame, sent.error)
             return
+
+    def _request(self, frame: Frame, spelling: Spelling) -> Request[InsightFrame, InsightResult]:
+        one = frame.series
+        budget = one.budget
+        return Request(
+            budget=budget,
+            label=ledger_endpoint(one),
+            frame=(frame.start, frame.end),
+            call=lambda span: request_insight(self._context.client, one, spelling.name, span),
+            describe=_describe(frame),
+            max_wait_s=MAX_SLOT_WAIT_S,
+            retry_once=spelling.switch,
+            on_wait=lambda wait: self._progress(
+                f"waiting {wait:.0f} s for {budget}'s per-minute limit"
+            ),
+            allowance=self._allowance.get(budget, 0) - self.report.sent[budget],
+        )
+
+    def _no_slot(self, budget: Budget, retry_at: float | None) -> str:
+        """Why a frame was not sent: the run's allowance is spent, or the ledger is full."""
+        if retry_at is None:
+            allowed = self._allowance.get(budget, 0)
+            return (
+                f"the {allowed} requests the daemon's plan leaves free on {budget} today are spent"
+            )
+        wait = retry_at - self._context.clock()
+        return f"the ledger has no free request on {budget} for {wait:.0f} s"
 
     def _give_up(self, frame: Frame, error: AgoraError) -> None:
         budget = frame.series.budget
@@ -239,54 +255,14 @@ class HistoryFetcher:
         self._history.add(one.key, frame.start, points)
         self._save(self._history)
         self.report.fetched += 1
-        if name != (self._store.insight.name_for(one.metric) or one.metric):
-            self._store.insight.remember_name(one.metric, name)
+        insight = self._context.store.insight
+        if name != (insight.name_for(one.metric) or one.metric):
+            insight.remember_name(one.metric, name)
         done = self.report.fetched + len(self.report.failed)
         self._progress(
             f"[{done}/{self.report.total}] {_describe(frame)}: {len(points)} points "
             f"({self.report.sent[one.budget]} of {self._allowance.get(one.budget, 0)} "
             f"requests allowed on {one.budget})"
-        )
-
-    def _take_slot(self, series: InsightSeries) -> str | None:
-        """Record one request in the ledger (waiting for the per-minute limit); else say why not."""
-        budget = series.budget
-        allowed = self._allowance.get(budget, 0)
-        if self.report.sent[budget] >= allowed:
-            return (
-                f"the {allowed} requests the daemon's plan leaves free on {budget} today are spent"
-            )
-        slot = self._ledger.take(
-            budget,
-            ledger_endpoint(series),
-            self._limits[budget],
-            max_wait_s=MAX_SLOT_WAIT_S,
-            on_wait=lambda wait: self._progress(
-                f"waiting {wait:.0f} s for {budget}'s per-minute limit"
-            ),
-        )
-        if slot is not None:
-            return f"the ledger has no free request on {budget} for {slot - self._clock():.0f} s"
-        self.report.sent[budget] += 1
-        return None
-
-    def _request(self, frame: Frame, name: str) -> InsightResult:
-        one = frame.series
-        if one.product_type is None:
-            return self._client.insight_usage(
-                appid=one.appid,
-                metric=name,
-                start_ts=frame.start,
-                end_ts=frame.end,
-                granularity=one.granularity.value,
-            )
-        return self._client.insight_quality(
-            appid=one.appid,
-            metric=name,
-            start_ts=frame.start,
-            end_ts=frame.end,
-            product_type=one.product_type,
-            granularity=one.granularity.value,
         )
 
 

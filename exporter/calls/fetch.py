@@ -12,24 +12,14 @@ the caller to skip that one call or search.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
-from exporter.agora import (
-    AgoraClient,
-    AgoraError,
-    CallListPage,
-    MetricSeries,
-    RetryAction,
-    SessionPage,
-)
+from exporter.agora import CallListPage, MetricSeries, SessionPage
 from exporter.agora.limits import Budget, Endpoint, Limits
 from exporter.calls.frames import Frame
-from exporter.quota.ledger import Ledger, Sleep
-from exporter.quota.retry import BACKOFF_S, PAUSE_S
-from exporter.store import Store
-from exporter.timing.clock import Clock, system_clock
+from exporter.quota.context import PollContext
+from exporter.quota.send import Request, Verdict, send
 
 MAX_SLOT_WAIT_S = 10.0
 """Wait this long at most for the ledger; longer means the day's budget is spent."""
@@ -49,37 +39,20 @@ class CycleStop(Exception):  # noqa: N818 - a control-flow signal, not an error 
 class CallFetcher:
     """Sends Call Inspector requests inside the ledger; thread-safe."""
 
-    def __init__(
-        self,
-        *,
-        client: AgoraClient,
-        store: Store,
-        limits: Mapping[Budget, Limits],
-        clock: Clock = system_clock,
-        sleep: Sleep,
-        stopping: threading.Event | None = None,
-        ledger: Ledger | None = None,
-    ) -> None:
-        self._client = client
-        self._store = store
-        self._limits = dict(limits)
-        self._clock = clock
-        self._sleep = sleep
-        self._stopping = stopping or threading.Event()
-        self._ledger = ledger or Ledger(store=store, clock=clock, sleep=sleep)
+    def __init__(self, context: PollContext) -> None:
+        self._context = context
         self.sent = 0
         """Requests sent so far (for the ``calls`` command's summary)."""
 
     def set_limits(self, limits: Mapping[Budget, Limits]) -> None:
-        self._limits = dict(limits)
-
-    def set_client(self, client: AgoraClient) -> None:
-        self._client = client
+        """Adopt the limits of a reloaded plan (shared with every user of the context)."""
+        self._context.set_limits(limits)
 
     def list_page(self, appid: str, cname: str | None, frame: Frame, page_no: int) -> CallListPage:
         return self._send(
             Endpoint.CALL_LISTS,
-            lambda: self._client.call_lists(
+            f"call search of {appid} page {page_no}",
+            lambda: self._context.client.call_lists(
                 appid=appid,
                 start_ts=frame.start,
                 end_ts=frame.end,
@@ -94,7 +67,8 @@ class CallFetcher:
     ) -> SessionPage:
         return self._send(
             Endpoint.CALL_SESSIONS,
-            lambda: self._client.call_sessions(
+            f"sessions of call {call_id} page {page_no}",
+            lambda: self._context.client.call_sessions(
                 appid=appid,
                 call_id=call_id,
                 start_ts=frame.start,
@@ -110,44 +84,38 @@ class CallFetcher:
     ) -> list[MetricSeries]:
         return self._send(
             Endpoint.CALL_METRICS,
-            lambda: self._client.call_metrics(
+            f"metrics of call {call_id}",
+            lambda: self._context.client.call_metrics(
                 appid=appid, call_id=call_id, start_ts=frame.start, end_ts=frame.end, sids=sids
             ),
         )
 
-    def _send(self, endpoint: Endpoint, request: Callable[[], _T]) -> _T:
-        backoffs = list(BACKOFF_S)
-        while True:
-            self._take_slot(endpoint)
-            try:
-                return request()
-            except AgoraError as error:
-                if error.retry is RetryAction.BACKOFF and backoffs:
-                    if not self._sleep(backoffs.pop(0)):
-                        raise CycleStop("the exporter is stopping", outcome="stopping") from error
-                    continue
-                pause = PAUSE_S.get(error.retry)
-                if pause is not None:
-                    retry_at = self._clock() + pause
-                    raise CycleStop(str(error), outcome=error.outcome, retry_at=retry_at) from error
-                raise
-
-    def _take_slot(self, endpoint: Endpoint) -> None:
-        """Record the request in the ledger once every limit allows it, or raise CycleStop."""
-        budget = endpoint.budget
-        if self._stopping.is_set():
-            raise CycleStop("the exporter is stopping", outcome="stopping")
-        slot = self._ledger.take(
-            budget, endpoint.label, self._limits[budget], max_wait_s=MAX_SLOT_WAIT_S
+    def _send(self, endpoint: Endpoint, describe: str, call: Callable[[], _T]) -> _T:
+        """The answer, or CycleStop when the cycle must end, or the AgoraError to skip on."""
+        request: Request[None, _T] = Request(
+            budget=endpoint.budget,
+            label=endpoint.label,
+            frame=None,
+            call=lambda _: call(),
+            describe=describe,
+            max_wait_s=MAX_SLOT_WAIT_S,
         )
-        if slot is None:
-            self.sent += 1
-            return
-        if self._stopping.is_set():
+        sent = send(self._context, request)
+        self.sent += sent.requests
+        if sent.verdict is Verdict.ANSWERED:
+            return cast(_T, sent.answer)
+        if sent.verdict is Verdict.STOPPING:
             raise CycleStop("the exporter is stopping", outcome="stopping")
-        wait = slot - self._clock()
-        raise CycleStop(
-            f"the {budget} budget allows no request before {slot:.0f} ({wait:.0f} s from now)",
-            outcome="quota_exhausted",
-            retry_at=slot,
-        )
+        if sent.error is None:
+            wait = (sent.retry_at or 0.0) - self._context.clock()
+            raise CycleStop(
+                f"the {endpoint.budget} budget allows no request before "
+                f"{sent.retry_at:.0f} ({wait:.0f} s from now)",
+                outcome="quota_exhausted",
+                retry_at=sent.retry_at,
+            )
+        if sent.rule.pause_s is not None:
+            raise CycleStop(
+                str(sent.error), outcome=sent.error.outcome, retry_at=sent.retry_at
+            ) from sent.error
+        raise sent.error

@@ -27,6 +27,7 @@ from exporter.calls.inspector import CallInspector
 from exporter.calls.plan import CALL_BUDGETS, CallTarget, plan_calls
 from exporter.calls.table import render_calls
 from exporter.calls.view import CallState
+from exporter.quota.context import PollContext
 from exporter.quota.ledger import Sleep
 from exporter.quota.request_stats import RuntimeStats
 from exporter.scheduling.planner import make_plan
@@ -98,14 +99,10 @@ def _inspect_now(
             transport=transport,
         ) as client,
     ):
-        fetcher = CallFetcher(
-            client=client,
-            store=store,
-            limits=limits,
-            clock=clock,
-            sleep=sleep or (lambda seconds: not stopping.wait(seconds)),
-            stopping=stopping,
+        context = PollContext.build(
+            client=client, store=store, limits=limits, clock=clock, sleep=sleep, stopping=stopping
         )
+        fetcher = CallFetcher(context)
         inspector = CallInspector(
             fetcher=fetcher,
             store=store,

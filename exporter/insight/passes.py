@@ -18,11 +18,12 @@ import threading
 
 from exporter.agora.limits import DAY, Budget
 from exporter.insight.plan import INSIGHT_BUDGETS, passes_per_day
-from exporter.insight.poller import InsightPoller, InsightStatus, PassResult
+from exporter.insight.poller import InsightPoller, PassResult
 from exporter.insight.schedule import is_late, next_pass_at, retry_at
 from exporter.insight.series import InsightSeries
 from exporter.insight.view import InsightBudgetState, InsightState, newest_points
 from exporter.quota.rules import BudgetPlan
+from exporter.quota.series_poller import PollStatus
 from exporter.scheduling.planner import PollPlan
 from exporter.store import Store
 from exporter.timing.clock import Clock, system_clock
@@ -111,7 +112,7 @@ class InsightPasses:
                     one
                     for one in series
                     if one.key not in result.results
-                    or result.results[one.key].status is InsightStatus.DEFERRED
+                    or result.results[one.key].status is PollStatus.DEFERRED
                 ]
                 with self._state_lock:
                     self._blocked_until[budget] = result.retry_at

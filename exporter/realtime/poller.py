@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from enum import StrEnum
 
-from exporter.agora import AgoraError, RealtimeResult, RetryAction, WindowProblem
+from exporter.agora import AgoraError, RealtimeResult, WindowProblem
 from exporter.agora.limits import Endpoint
-from exporter.quota.retry import AUTH_PAUSE_S, BACKOFF_S, PAUSE_S, SeriesPoller
+from exporter.quota.send import Request, Verdict, send
+from exporter.quota.series_poller import PollStatus, SeriesPoller
 from exporter.realtime.series import Series
 from exporter.store import StateDirError, WindowRow
 from exporter.timing.windows import WINDOW_S, QueryRange, query_range
@@ -25,17 +25,9 @@ SHORT_WAIT_S = 10.0
 BACKFILL_MARGIN_S = WINDOW_S
 
 
-class Status(StrEnum):
-    FETCHED = "fetched"
-    NOTHING_DUE = "nothing_due"
-    DEFERRED = "deferred"
-    FAILED = "failed"
-    PAUSED = "paused"
-
-
 @dataclass(frozen=True)
 class PollResult:
-    status: Status
+    status: PollStatus
     windows: int = 0
     retry_at: float | None = None
     error: str | None = None
@@ -50,21 +42,21 @@ class Poller(SeriesPoller):
             result = self._poll(series)
         except StateDirError as error:
             log.error("state store failed while polling %s: %s", series.describe(), error)
-            result = PollResult(Status.FAILED, error=str(error))
+            result = PollResult(PollStatus.FAILED, error=str(error))
             self._record(series.key, series.appid, "store_error", str(error))
         except Exception as error:  # a bug must cost one poll, never the schedule
             log.exception("polling %s failed unexpectedly", series.describe())
-            result = PollResult(Status.FAILED, error=f"internal error: {type(error).__name__}")
+            result = PollResult(PollStatus.FAILED, error=f"internal error: {type(error).__name__}")
             self._record(series.key, series.appid, "internal_error", result.error)
         return result
 
     def _poll(self, series: Series) -> PollResult:
-        now = self._clock()
+        now = self._context.clock()
         paused = self._paused(series.appid, now)
         if paused is not None:
-            return PollResult(Status.PAUSED, retry_at=paused)
-        limits = self._limits[series.budget]
-        cursor = self._store.cursor(series.key)
+            return PollResult(PollStatus.PAUSED, retry_at=paused)
+        limits = self._context.limits[series.budget]
+        cursor = self._context.store.cursor(series.key)
         # A first poll backfills from one window inside the horizon's edge: at the
         # edge itself, the second the request spends on its way (or a server clock
         # a little ahead) would push its start out, costing a refusal, a retry and
@@ -78,42 +70,35 @@ class Poller(SeriesPoller):
             max_span_s=limits.max_span_s,
         )
         if wanted is None:
-            return PollResult(Status.NOTHING_DUE)
+            return PollResult(PollStatus.NOTHING_DUE)
         if wanted.end <= wanted.start:
-            self._store.commit_poll(
+            self._context.store.commit_poll(
                 series.key, [], cursor=wanted.start, missed_windows=wanted.missed_windows
             )
-            return PollResult(Status.NOTHING_DUE)
+            return PollResult(PollStatus.NOTHING_DUE)
         return self._fetch(series, wanted)
 
     def _fetch(self, series: Series, wanted: QueryRange) -> PollResult:
-        backoffs = list(BACKOFF_S)
-        window_fixed = False
-        while True:
-            if self._stopping.is_set():  # shutting down: no new request leaves
-                return PollResult(Status.DEFERRED, error="the exporter is stopping")
-            slot = self._ledger.take(
-                series.budget,
-                series.endpoint.label,
-                self._limits[series.budget],
-                max_wait_s=SHORT_WAIT_S,
-            )
-            if slot is not None:
-                return PollResult(Status.DEFERRED, retry_at=slot)
-            try:
-                result = self._request(series, wanted)
-            except AgoraError as error:
-                decision = self._decide(series, error, backoffs, window_fixed, wanted)
-                if isinstance(decision, PollResult):
-                    return decision
-                window_fixed = window_fixed or decision != wanted
-                wanted = decision
-                continue
-            return self._commit(series, wanted, result)
+        request = Request(
+            budget=series.budget,
+            label=series.endpoint.label,
+            frame=wanted,
+            call=lambda frame: self._request(series, frame),
+            describe=series.describe(),
+            max_wait_s=SHORT_WAIT_S,
+            shrink=shrink_range,
+        )
+        sent = send(self._context, request)
+        if sent.verdict is Verdict.ANSWERED and sent.answer is not None:
+            return self._commit(series, sent.frame, sent.answer)
+        status, retry_at, error = self._unanswered(
+            series.key, series.appid, series.describe(), sent
+        )
+        return PollResult(status, retry_at=retry_at, error=error)
 
     def _request(self, series: Series, wanted: QueryRange) -> RealtimeResult:
         if series.endpoint is Endpoint.REALTIME_USAGE:
-            return self._client.realtime_usage(
+            return self._context.client.realtime_usage(
                 appid=series.appid,
                 product_type=series.product_type,
                 metric=series.metric,
@@ -121,7 +106,7 @@ class Poller(SeriesPoller):
                 end_ts=wanted.end,
                 cname=series.cname,
             )
-        return self._client.realtime_quality(
+        return self._context.client.realtime_quality(
             appid=series.appid,
             product_type=series.product_type,
             metric=series.metric,
@@ -141,53 +126,24 @@ class Poller(SeriesPoller):
             and (not series.uids or row.uid in wanted_uids)
         ]
         # The API answered for the whole range: windows it left out are honest gaps.
-        self._store.commit_poll(
+        self._context.store.commit_poll(
             series.key, rows, cursor=wanted.end, missed_windows=wanted.missed_windows
         )
-        self._paused_until.pop(series.appid, None)
-        self._record(series.key, series.appid, "success")
-        return PollResult(Status.FETCHED, windows=len(rows))
+        self._succeeded(series.key, series.appid)
+        return PollResult(PollStatus.FETCHED, windows=len(rows))
 
-    def _decide(
-        self,
-        series: Series,
-        error: AgoraError,
-        backoffs: list[float],
-        window_fixed: bool,
-        wanted: QueryRange,
-    ) -> PollResult | QueryRange:
-        """What to do after a failed request: another range to try, or the result."""
-        now = self._clock()
-        if error.retry is RetryAction.BACKOFF and backoffs:
-            log.info("%s: %s; retrying in %.0f s", series.describe(), error, backoffs[0])
-            if self._sleep(backoffs.pop(0)):
-                return wanted
-        if error.retry is RetryAction.FIX_WINDOW and not window_fixed:
-            fixed = self._fix_window(error, wanted)
-            if fixed is not None:
-                return fixed
-        pause = PAUSE_S.get(error.retry)
-        retry_at = None if pause is None else now + pause
-        if error.retry is RetryAction.STOP:
-            self._paused_until[series.appid] = now + AUTH_PAUSE_S
-            log.error("%s: %s; pausing this app for %.0f s", series.describe(), error, AUTH_PAUSE_S)
-        else:
-            log.warning("%s: %s", series.describe(), error)
-        self._record(series.key, series.appid, error.outcome, str(error), at=now)
-        status = Status.DEFERRED if error.retry is RetryAction.NEXT_SLOT else Status.FAILED
-        return PollResult(status, retry_at=retry_at, error=str(error))
 
-    def _fix_window(self, error: AgoraError, wanted: QueryRange) -> QueryRange | None:
-        """Shrink a range the API refused by one window on the side it complained of."""
-        problem = getattr(error, "problem", None)
-        start, end = wanted.start, wanted.end
-        if problem is WindowProblem.LATENCY:
-            end -= WINDOW_S
-        elif problem is WindowProblem.RANGE:
-            start += WINDOW_S
-        else:
-            end = start + max(WINDOW_S, (end - start) // 2 // WINDOW_S * WINDOW_S)
-        if end <= start:
-            return None
-        missed = wanted.missed_windows + (start - wanted.start) // WINDOW_S
-        return QueryRange(start=start, end=end, missed_windows=missed)
+def shrink_range(error: AgoraError, wanted: QueryRange) -> QueryRange | None:
+    """Shrink a range the API refused by one window on the side it complained of."""
+    problem = getattr(error, "problem", None)
+    start, end = wanted.start, wanted.end
+    if problem is WindowProblem.LATENCY:
+        end -= WINDOW_S
+    elif problem is WindowProblem.RANGE:
+        start += WINDOW_S
+    else:
+        end = start + max(WINDOW_S, (end - start) // 2 // WINDOW_S * WINDOW_S)
+    if end <= start:
+        return None
+    missed = wanted.missed_windows + (start - wanted.start) // WINDOW_S
+    return QueryRange(start=start, end=end, missed_windows=missed)

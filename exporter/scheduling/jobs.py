@@ -23,7 +23,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from exporter.agora.limits import Budget
 from exporter.calls.inspector import CallInspector
 from exporter.insight.passes import TICK_S, InsightPasses
-from exporter.realtime.poller import Poller, PollResult, Status
+from exporter.quota.series_poller import PollStatus
+from exporter.realtime.poller import Poller, PollResult
 from exporter.realtime.series import Series
 from exporter.scheduling.planner import PollPlan
 from exporter.store import Store
@@ -224,11 +225,14 @@ class PollScheduler:
         self._after(series, result)
 
     def _after(self, series: Series, result: PollResult) -> None:
-        if result.status is not Status.DEFERRED and series.key in self._pending_first:
+        if result.status is not PollStatus.DEFERRED and series.key in self._pending_first:
             self._pending_first.discard(series.key)
             if not self._pending_first and self._on_round is not None:
                 self._on_round()
-        if result.status in (Status.DEFERRED, Status.FAILED) and result.retry_at is not None:
+        if (
+            result.status in (PollStatus.DEFERRED, PollStatus.FAILED)
+            and result.retry_at is not None
+        ):
             when = max(result.retry_at, self._clock() + 1.0)
             self._scheduler.add_job(
                 self._run,

@@ -25,6 +25,7 @@ from exporter.calls.fetch import CallFetcher
 from exporter.calls.inspector import CallInspector
 from exporter.calls.view import CallState
 from exporter.catalog import calls as catalog
+from exporter.quota.context import PollContext
 from exporter.quota.request_stats import RuntimeStats
 from exporter.scheduling.planner import PollPlan, make_plan
 from exporter.settings import load_settings
@@ -122,7 +123,9 @@ def rigs(make_simulator: MakeSimulator, fake_clock: FakeClock, tmp_path: Path) -
 
             limits = {budget: one.limits for budget, one in plan.budgets.items()}
             fetcher = CallFetcher(
-                client=client, store=store, limits=limits, clock=fake_clock, sleep=sleep
+                PollContext.build(
+                    client=client, store=store, limits=limits, clock=fake_clock, sleep=sleep
+                )
             )
             stats = RuntimeStats()
             inspector = CallInspector(

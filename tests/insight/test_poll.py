@@ -13,8 +13,8 @@ import pytest
 from exporter.agora.limits import DAY, HOUR, Budget, Endpoint
 from exporter.catalog.metrics import INSIGHT_METRICS, INSIGHT_USAGE_METRICS, QUALITY_METRICS
 from exporter.insight.plan import SLACK_S
-from exporter.insight.poller import InsightStatus
 from exporter.insight.series import InsightSeries
+from exporter.quota.series_poller import PollStatus
 from exporter.simulator import Fault
 from tests.conftest import APPID, START, MakeSimulator
 from tests.daemon_helpers import named
@@ -190,7 +190,7 @@ def test_the_daily_budget_holds_across_a_restart(
         forced = rig.poller.run_pass(series)  # past the schedule: only the ledger stands guard
         assert len(rig.sent(Budget.INSIGHT_USAGE)) == 12
     statuses = [result.status for result in forced.results.values()]
-    assert statuses == [InsightStatus.FETCHED] * 4 + [InsightStatus.DEFERRED]
+    assert statuses == [PollStatus.FETCHED] * 4 + [PollStatus.DEFERRED]
     assert forced.retry_at == pytest.approx(first_at + DAY)
     assert len(sim.requests()) == 12
     assert sim.refused() == []

@@ -12,9 +12,12 @@ from pydantic import SecretStr
 from exporter.agora import AgoraClient
 from exporter.agora.limits import Budget, Plan, limits_for
 from exporter.catalog.metrics import Scope
+from exporter.quota.context import PollContext
+from exporter.quota.error_rules import AUTH_PAUSE_S, BACKOFF_S
 from exporter.quota.request_stats import RuntimeStats
 from exporter.quota.rules import QuotaOverride, apply_override
-from exporter.realtime.poller import AUTH_PAUSE_S, BACKFILL_MARGIN_S, BACKOFF_S, Poller, Status
+from exporter.quota.series_poller import PollStatus as Status
+from exporter.realtime.poller import BACKFILL_MARGIN_S, Poller
 from exporter.realtime.series import Series
 from exporter.simulator import Fault, Simulator
 from exporter.store import Store
@@ -64,12 +67,14 @@ def _rig(tmp_path: Path, *, secret: str = "poller-secret", per_minute: int = 10)
     ):
         sim.set_quota(Budget.REALTIME, per_minute=per_minute)
         poller = Poller(
-            client=client,
-            store=store,
-            limits={Budget.REALTIME: limits},
-            stats=stats,
-            clock=clock,
-            sleep=sleep,
+            PollContext.build(
+                client=client,
+                store=store,
+                limits={Budget.REALTIME: limits},
+                stats=stats,
+                clock=clock,
+                sleep=sleep,
+            )
         )
         yield Rig(clock, sim, store, poller, sleep, stats)
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from exporter.agora.limits import Budget
-from exporter.realtime.poller import PollResult, Status
+from exporter.quota.series_poller import PollStatus as Status
+from exporter.realtime.poller import PollResult
 from exporter.scheduling.jobs import PollScheduler
 from exporter.scheduling.planner import PollPlan, make_plan
 from exporter.settings import load_settings

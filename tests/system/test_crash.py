@@ -47,7 +47,7 @@ import yaml
 from exporter.agora.limits import Budget
 from exporter.app import App, build_app
 from exporter.cli.main import main
-from exporter.realtime.poller import Status
+from exporter.quota.series_poller import PollStatus as Status
 from exporter.scheduling.planner import make_plan
 from exporter.simulator import Simulator
 from exporter.store import DB_NAME, Store

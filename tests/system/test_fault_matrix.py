@@ -28,7 +28,9 @@ import pytest
 from exporter.agora.limits import Budget
 from exporter.app import App, build_app
 from exporter.backfill.reader import read_history
-from exporter.realtime.poller import AUTH_PAUSE_S, BACKOFF_S, PollResult, Status
+from exporter.quota.error_rules import AUTH_PAUSE_S, BACKOFF_S
+from exporter.quota.series_poller import PollStatus as Status
+from exporter.realtime.poller import PollResult
 from exporter.simulator import Fault, Simulator
 from exporter.timing.windows import WINDOW_S, QueryRange, query_range
 from tests.daemon_helpers import APPID, CUSTOMER_ID, SECRET, named, scrape, settings_from
@@ -206,10 +208,10 @@ ROWS = [
         **DEFERRING,
     ),
     case(
-        "code 300 qpd limit error waits an hour",
+        "code 300 qpd limit error defers an hour",
         code_300("qpd limit error"),
         "quota_exhausted",
-        Status.FAILED,
+        Status.DEFERRED,
         1,
         retry_in=3600.0,
     ),

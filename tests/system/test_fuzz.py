@@ -32,9 +32,11 @@ from pydantic import SecretStr
 from exporter.agora import AgoraClient, AgoraError
 from exporter.agora.limits import DAY, MINUTE, Budget, Limits, Plan, limits_for
 from exporter.catalog.metrics import QUALITY_METRICS, USAGE_METRICS, Scope
+from exporter.quota.context import PollContext
 from exporter.quota.request_stats import RuntimeStats
 from exporter.quota.rules import is_gap_free, next_free_slot, periods
-from exporter.realtime.poller import Poller, Status
+from exporter.quota.series_poller import PollStatus as Status
+from exporter.realtime.poller import Poller
 from exporter.realtime.series import Series
 from exporter.scheduling.planner import make_plan
 from exporter.settings import load_settings
@@ -176,12 +178,14 @@ def test_a_poller_fed_anything_never_raises_nor_moves_a_cursor_back_nor_stores_a
         Store(Path(state), clock=clock) as store,
     ):
         poller = Poller(
-            client=client,
-            store=store,
-            limits={Budget.REALTIME: roomy},
-            stats=RuntimeStats(),
-            clock=clock,
-            sleep=lambda seconds: clock.advance(seconds) is not None,
+            PollContext.build(
+                client=client,
+                store=store,
+                limits={Budget.REALTIME: roomy},
+                stats=RuntimeStats(),
+                clock=clock,
+                sleep=lambda seconds: clock.advance(seconds) is not None,
+            )
         )
         cursor = None
         for step in steps:

@@ -20,7 +20,7 @@ import yaml
 
 from exporter.agora.limits import Budget
 from exporter.app import App, ReloadError, build_app
-from exporter.realtime.poller import Status
+from exporter.quota.series_poller import PollStatus as Status
 from exporter.settings import load_settings
 from exporter.simulator import Fault, Simulator
 from exporter.store import Store
