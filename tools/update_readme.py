@@ -12,6 +12,8 @@ START, END = "<!-- metrics-table:start -->", "<!-- metrics-table:end -->"
 
 
 def render(readme: str) -> str:
+    if START not in readme or END not in readme.partition(START)[2]:
+        raise ValueError(f"README.md must hold {START} followed by {END}")
     head, _, rest = readme.partition(START)
     _, _, tail = rest.partition(END)
     return f"{head}{START}\n{metrics_table_markdown()}{END}{tail}"
