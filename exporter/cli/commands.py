@@ -47,7 +47,7 @@ def _check_config_command(args: argparse.Namespace) -> int:
     for warning in settings.not_built_warnings():
         print(f"warning: {warning}", file=sys.stderr)
     source = args.config_file or "environment"
-    print(f"configuration OK ({source}): {len(plan.series)} series, plan {plan.plan}")
+    print(f"configuration OK ({source}): {len(plan.series)} series, plan {plan.tier}")
     return EXIT_OK
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from exporter.agora.limits import DAY, Budget
 from exporter.insight.plan import INSIGHT_BUDGETS, passes_per_day
@@ -24,7 +26,6 @@ from exporter.insight.series import InsightSeries
 from exporter.insight.view import InsightBudgetState, InsightState, newest_points
 from exporter.quota.rules import BudgetPlan
 from exporter.quota.series_poller import PollStatus
-from exporter.scheduling.planner import PollPlan
 from exporter.store import Store
 from exporter.timing.clock import Clock, system_clock
 
@@ -34,11 +35,21 @@ TICK_S = 60
 """How often the scheduler asks whether a pass is due."""
 
 
+class InsightPlan(Protocol):
+    """What the passes read of a poll plan (``exporter.scheduling.planner.PollPlan``)."""
+
+    @property
+    def insight(self) -> Sequence[InsightSeries]: ...
+
+    @property
+    def budgets(self) -> Mapping[Budget, BudgetPlan]: ...
+
+
 class InsightPasses:
     """Decides and runs the passes of the insight budgets; thread-safe."""
 
     def __init__(
-        self, *, poller: InsightPoller, store: Store, plan: PollPlan, clock: Clock = system_clock
+        self, *, poller: InsightPoller, store: Store, plan: InsightPlan, clock: Clock = system_clock
     ) -> None:
         self._poller = poller
         self._store = store
@@ -53,7 +64,7 @@ class InsightPasses:
         self._budgets: dict[Budget, BudgetPlan] = {}
         self.set_plan(plan)
 
-    def set_plan(self, plan: PollPlan) -> None:
+    def set_plan(self, plan: InsightPlan) -> None:
         """Adopt a (re)loaded plan; pass times and the ledger carry over.
 
         Series new to this plan with nothing stored are fetched at the next

@@ -108,7 +108,8 @@ class PollPlan:
 
     budgets: dict[Budget, BudgetPlan]
     series: list[Series]
-    plan: Plan
+    tier: Plan
+    """The pricing tier whose limits the plan was made for."""
     insight: list[InsightSeries] = field(default_factory=list)
     """Data Insights series; their budgets' ``series`` count one pass's requests."""
     calls: CallPlan = EMPTY_CALL_PLAN
@@ -126,20 +127,20 @@ class PollPlan:
             if budget_plan.feasible:
                 continue
             if budget in INSIGHT_BUDGETS:
-                found.append(insight_problem(self.plan, budget_plan))
+                found.append(insight_problem(self.tier, budget_plan))
                 continue
             if budget in CALL_BUDGETS:
-                found.append(call_problem(self.plan, budget_plan))
+                found.append(call_problem(self.tier, budget_plan))
                 continue
             text = budget_plan.problem or f"budget {budget}: cannot be polled without gaps"
             fits = plan_that_fits(budget, budget_plan.series, budget_plan.headroom)
             if fits is None:
                 text += "; no Agora plan covers that many series on this budget"
-            elif _PLAN_ORDER.index(fits) > _PLAN_ORDER.index(self.plan):
+            elif _PLAN_ORDER.index(fits) > _PLAN_ORDER.index(self.tier):
                 text += f"; or move to the {fits} plan, which covers all {budget_plan.series}"
             else:
                 text += (
-                    f"; the {self.plan} plan's own limits would cover them: the "
+                    f"; the {self.tier} plan's own limits would cover them: the "
                     f"agora.quota.{budget} override lowers them, raise or remove it"
                 )
             found.append(text)
@@ -185,7 +186,7 @@ def make_plan(settings: Settings) -> PollPlan:
         budgets[budget] = planner(budget, counts[budget], limits, settings.agora.headroom)
     calls = plan_calls(expand_call_targets(settings), call_limits, settings.agora.headroom)
     budgets.update(calls.budgets)
-    return PollPlan(budgets=budgets, series=series, plan=plan, insight=insight, calls=calls)
+    return PollPlan(budgets=budgets, series=series, tier=plan, insight=insight, calls=calls)
 
 
 # ---------------------------------------------------------------------------
@@ -213,7 +214,7 @@ def _rate_limits(limits: Limits) -> str:
 
 def _budget_lines(plan: PollPlan, budget: Budget, budget_plan: BudgetPlan) -> list[str]:
     limits = budget_plan.limits
-    stock = limits_for(plan.plan, budget)
+    stock = limits_for(plan.tier, budget)
     overridden = ""
     if stock is not None and stock != limits:
         overridden = f" (agora.quota.{budget} override; the plan grants {_rate_limits(stock)})"
@@ -267,7 +268,7 @@ def _series_summary(series: list[Series]) -> list[str]:
 def render_plan(plan: PollPlan) -> str:
     """The text ``agora-exporter plan`` prints (no credentials: the plan holds none)."""
     status = "feasible" if plan.feasible else "INFEASIBLE (see the end)"
-    lines = ["agora-exporter poll plan", f"plan tier: {plan.plan}", f"status: {status}", ""]
+    lines = ["agora-exporter poll plan", f"plan tier: {plan.tier}", f"status: {status}", ""]
     idle = []
     for budget, budget_plan in plan.budgets.items():
         if budget_plan.series == 0:

@@ -1,7 +1,7 @@
 """HTTP endpoints: /metrics, / (status page), /-/healthy, /-/ready and POST /-/reload.
 
-A scrape never calls Agora: /metrics renders the registry, whose collector
-reads in-memory snapshots only. The server is stdlib ``ThreadingHTTPServer`` so
+A scrape never calls Agora: /metrics is the exposition cache's bytes, rendered
+from in-memory snapshots only. The server is stdlib ``ThreadingHTTPServer`` so
 concurrent scrapers never queue behind each other. The web config
 (``--web.config.file``, see :mod:`exporter.serving.web.config`) adds TLS, client
 certificates, basic auth, response headers and a rate limit to every path but
@@ -13,7 +13,6 @@ connection's own thread, so a slow or silent client never blocks the others.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import ipaddress
 import logging
 import socket
@@ -24,9 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from exporter.serving.web.config import WebConfig, WebConfigWatcher
 
@@ -39,24 +35,24 @@ MAX_BODY = 64 * 1024
 _TEXT = {"Content-Type": "text/plain; charset=utf-8"}
 
 
+Payload = tuple[bytes | Sequence[bytes], dict[str, str]]
+"""A /metrics answer: the body (or its parts, sent one after the other) and its headers."""
+
+
 @dataclass(frozen=True)
 class Routes:
     """What the server serves, injected by the composition root.
 
+    ``metrics`` answers /metrics from the Accept and Accept-Encoding headers
+    (the exposition cache: :class:`exporter.serving.exposition.Exposition`).
     ``reload`` re-reads the configuration and raises (with a message for the
     caller) when the new one is rejected; None disables ``/-/reload``.
-    ``metrics`` renders /metrics itself from the Accept and Accept-Encoding
-    headers (a caching exposition); without it, ``metrics_version`` returns a
-    value that changes whenever /metrics would, and while it stays equal
-    scrapes share one rendering of ``registry`` (both None: render each time).
     """
 
-    registry: CollectorRegistry
+    metrics: Callable[[str, str], Payload]
     status_page: Callable[[], str]
     is_ready: Callable[[], bool]
     reload: Callable[[], None] | None = None
-    metrics_version: Callable[[], object] | None = None
-    metrics: Callable[[str, str], tuple[bytes | Sequence[bytes], dict[str, str]]] | None = None
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:
@@ -69,45 +65,6 @@ def parse_listen_address(address: str) -> tuple[str, int]:
         )
     host = host.strip("[]") or "0.0.0.0"
     return host, int(port_text)
-
-
-def metrics_payload(
-    registry: CollectorRegistry, accept: str, accept_encoding: str
-) -> tuple[bytes, dict[str, str]]:
-    """Exposition bytes in the format the scraper asked for, gzipped if accepted."""
-    encoder, content_type = choose_encoder(accept)
-    body = encoder(registry)
-    headers = {"Content-Type": content_type}
-    if gzip_accepted(accept_encoding):
-        body = gzip.compress(body, compresslevel=5)
-        headers["Content-Encoding"] = "gzip"
-    return body, headers
-
-
-class PayloadCache:
-    """The last /metrics rendering per (format, gzip), kept while its version holds.
-
-    Hundreds of scrapers a second then cost one rendering per change of state
-    (polls, or a second of the app's clock) instead of one each, which leaves
-    the CPU to the polls; a rendering runs once while the others wait for it.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: dict[tuple[str, str], tuple[object, bytes, dict[str, str]]] = {}
-
-    def payload(
-        self, registry: CollectorRegistry, accept: str, accept_encoding: str, version: object
-    ) -> tuple[bytes, dict[str, str]]:
-        _, content_type = choose_encoder(accept)
-        key = (content_type, "gzip" if gzip_accepted(accept_encoding) else "")
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None and found[0] == version:
-                return found[1], found[2]
-            body, headers = metrics_payload(registry, accept, accept_encoding)
-            self._entries[key] = (version, body, headers)
-            return body, headers
 
 
 def _normal_san(kind: str, value: str) -> str:
@@ -129,7 +86,6 @@ def san_values(cert: dict[str, Any] | None) -> set[str]:
 
 class _Handler(BaseHTTPRequestHandler):
     routes: Routes
-    cache: PayloadCache
     server: _Server
     server_version = "agora-exporter"
     protocol_version = "HTTP/1.1"
@@ -218,15 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, b"Not found.\n", _TEXT)
 
-    def _metrics(self) -> tuple[bytes | Sequence[bytes], dict[str, str]]:
+    def _metrics(self) -> Payload:
         accept = self.headers.get("Accept", "")
-        encoding = self.headers.get("Accept-Encoding", "")
-        if self.routes.metrics is not None:
-            return self.routes.metrics(accept, encoding)
-        version = self.routes.metrics_version
-        if version is None:
-            return metrics_payload(self.routes.registry, accept, encoding)
-        return self.cache.payload(self.routes.registry, accept, encoding, version())
+        return self.routes.metrics(accept, self.headers.get("Accept-Encoding", ""))
 
     def _reload(self) -> None:
         if self.routes.reload is None:
@@ -322,7 +272,7 @@ class MetricsServer:
         port: int = 10042,
         web: WebConfigWatcher | None = None,
     ) -> None:
-        handler = type("Handler", (_Handler,), {"routes": routes, "cache": PayloadCache()})
+        handler = type("Handler", (_Handler,), {"routes": routes})
         self.web = web or WebConfigWatcher(None)
         self._httpd = _Server((host, port), handler, self.web)
         self._thread: threading.Thread | None = None

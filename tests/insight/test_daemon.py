@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from prometheus_client import generate_latest
 
 from exporter.agora.limits import Budget
 from exporter.app import build_app
@@ -31,7 +30,7 @@ from tests.daemon_helpers import (
     small_config,
     wait_until,
 )
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, render_afresh
 from tests.insight_helpers import insight_config, latest_published
 
 
@@ -62,8 +61,8 @@ def exposed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exposed]:
             assert app.insight is not None
             for budget in INSIGHT_BUDGETS:
                 app.insight.tick(budget)
-            text = generate_latest(app.registry).decode()
-            yield Exposed(text, parse(text), app.status_page(), sim, clock())
+            text = render_afresh(app.source.collector_input)[0].decode()
+            yield Exposed(text, parse(text), app.source.status_page(), sim, clock())
         finally:
             app.stop()
 

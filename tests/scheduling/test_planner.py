@@ -158,7 +158,7 @@ def test_every_series_has_a_family_and_draws_on_the_realtime_budget() -> None:
 
 def test_the_worked_example_plan() -> None:
     plan = make_plan(_settings())
-    assert plan.plan is Plan.ENTERPRISE
+    assert plan.tier is Plan.ENTERPRISE
     assert plan.feasible
     assert plan.problems == []
     assert len(plan.series) == 6

@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from exporter.agora.limits import Budget, Plan, limits_for
 from exporter.calls.view import EMPTY_CALLS, CallState
@@ -23,16 +22,15 @@ from exporter.catalog.metrics import Scope
 from exporter.quota.request_stats import RuntimeStats
 from exporter.realtime.series import Series
 from exporter.realtime.view import Mode
-from exporter.serving.collector import AgoraCollector, BudgetState, CollectorInput
+from exporter.serving.collector import BudgetState, CollectorInput
 from exporter.serving.exposition import Exposition
 from exporter.serving.exposition.cache import RECENT_S
 from exporter.serving.exposition.realtime import BLOCK_SERIES, next_boundary
-from exporter.serving.server import metrics_payload
 from exporter.store import Store
 from exporter.store.calls import CallSample, CallSession, TrackedCall
 from exporter.store.data import WindowRow
 from tests.daemon_helpers import wait_until
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, render_afresh
 
 APPID = "0123456789abcdef0123456789abcdef"
 T0 = 1_700_000_000
@@ -135,9 +133,7 @@ def rig(tmp_path: Path) -> Rig:
 def uncached(
     source: Callable[[], CollectorInput], accept: str, encoding: str = ""
 ) -> tuple[bytes, dict[str, str]]:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(AgoraCollector(source))
-    return metrics_payload(registry, accept, encoding)
+    return render_afresh(source, accept, encoding)
 
 
 def cached(cache: Exposition, accept: str, encoding: str = "") -> tuple[bytes, dict[str, str]]:

@@ -15,10 +15,9 @@ import httpx
 import pytest
 
 from exporter.app import App, build_app
-from exporter.serving.server import metrics_payload
 from exporter.store.data import WindowRow
 from tests.daemon_helpers import settings_from, small_config
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, render_afresh
 
 T0 = 1_700_000_000
 OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
@@ -51,7 +50,7 @@ def _get(app: App, method: str = "GET", **headers: str) -> httpx.Response:
 
 
 def _fresh(app: App, accept: str, encoding: str = "") -> tuple[bytes, dict[str, str]]:
-    return metrics_payload(app.registry, accept, encoding)
+    return render_afresh(app.source.collector_input, accept, encoding)
 
 
 @pytest.mark.parametrize(

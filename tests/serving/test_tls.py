@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from exporter.app import build_app
 from exporter.serving.server import MetricsServer, Routes
@@ -42,8 +42,11 @@ def _registry() -> CollectorRegistry:
 @contextmanager
 def serving(web_file: Path, host: str = "127.0.0.1") -> Iterator[MetricsServer]:
     """A MetricsServer that looks at the web config on every connection and request."""
+    registry = _registry()
     routes = Routes(
-        registry=_registry(), status_page=lambda: "<p>status</p>", is_ready=lambda: True
+        metrics=lambda accept, _: (generate_latest(registry), {"Content-Type": "text/plain"}),
+        status_page=lambda: "<p>status</p>",
+        is_ready=lambda: True,
     )
     watcher = WebConfigWatcher(web_file, check_every_s=0)
     server = MetricsServer(routes, host=host, port=0, web=watcher)

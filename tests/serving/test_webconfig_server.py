@@ -1,73 +1,26 @@
-"""The HTTP server itself: one rendering of /metrics per change of state, and
-garbage on the wire never takes it down."""
+"""The HTTP server itself: garbage on the wire never takes it down.
+
+That scrapers share one rendering per change of state is the exposition
+cache's promise, tested in test_exposition.py and test_exposition_http.py."""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily, Metric
 
 from exporter.serving.server import MetricsServer, Routes
 
 
-class CountingCollector:
-    """A collector that says how often it was asked."""
-
-    def __init__(self) -> None:
-        self.collected = 0
-
-    def collect(self) -> Iterable[Metric]:
-        self.collected += 1
-        yield GaugeMetricFamily("renderings", "How often /metrics was rendered.", self.collected)
-
-
-@pytest.fixture
-def counted() -> Iterator[tuple[MetricsServer, CountingCollector, list[int]]]:
-    collector = CountingCollector()
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
-    version = [0]
-    routes = Routes(
-        registry=registry,
-        status_page=lambda: "",
-        is_ready=lambda: True,
-        metrics_version=lambda: version[0],
-    )
-    server = MetricsServer(routes, host="127.0.0.1", port=0)
-    server.start()
-    try:
-        yield server, collector, version
-    finally:
-        server.stop()
-
-
-def test_scrapes_share_one_rendering_until_the_state_changes(
-    counted: tuple[MetricsServer, CountingCollector, list[int]],
-) -> None:
-    server, collector, version = counted
-    url = f"http://127.0.0.1:{server.port}/metrics"
-    with httpx.Client(timeout=10, headers={"Accept-Encoding": "identity"}) as http:
-        first = [http.get(url).text for _ in range(5)]
-        assert collector.collected == 1
-        assert len(set(first)) == 1
-        version[0] += 1
-        assert "renderings 2.0" in http.get(url).text
-        openmetrics = http.get(url, headers={"Accept": "application/openmetrics-text"})
-        gzipped = http.get(url, headers={"Accept-Encoding": "gzip"})
-    assert collector.collected == 4, "each format and encoding is rendered once per state"
-    assert openmetrics.headers["Content-Type"].startswith("application/openmetrics-text")
-    assert gzipped.headers["Content-Encoding"] == "gzip"
-
-
 @pytest.fixture(scope="module")
 def plain() -> Iterator[MetricsServer]:
-    routes = Routes(registry=CollectorRegistry(), status_page=lambda: "", is_ready=lambda: True)
+    routes = Routes(
+        metrics=lambda accept, encoding: (b"", {}), status_page=lambda: "", is_ready=lambda: True
+    )
     server = MetricsServer(routes, host="127.0.0.1", port=0)
     server.start()
     try:

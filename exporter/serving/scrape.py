@@ -1,0 +1,87 @@
+"""What a scrape reads: the state of every stage, taken at once into one ``CollectorInput``.
+
+The composition root hands a :class:`ScrapeSource` the stages' read sides
+(the store, the statistics, the insight passes, the call inspector) and the
+plan in force; /metrics, the status page and /-/ready all read through it, so
+they can never disagree. It reads memory only (the store's snapshot and its
+ledger cache), never the API.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from exporter.agora.limits import DAY, Budget
+from exporter.calls.inspector import CallInspector
+from exporter.calls.view import EMPTY_CALLS
+from exporter.insight.passes import InsightPasses
+from exporter.insight.view import EMPTY_INSIGHT
+from exporter.quota.request_stats import RuntimeStats
+from exporter.quota.rules import periods, used_since
+from exporter.realtime.view import Mode
+from exporter.scheduling.planner import PollPlan
+from exporter.serving.collector import BudgetState, CollectorInput
+from exporter.serving.status_page import render_status
+from exporter.settings import ExpositionSettings
+from exporter.store import Store
+from exporter.timing.clock import Clock
+
+
+@dataclass
+class ScrapeSource:
+    """The read side of the running stages; ``plan`` and ``exposition`` change on reload."""
+
+    store: Store
+    stats: RuntimeStats
+    clock: Clock
+    plan: PollPlan
+    exposition: ExpositionSettings
+    insight: InsightPasses | None = None
+    calls: CallInspector | None = None
+    first_round_done: threading.Event = field(default_factory=threading.Event)
+    """Set by the scheduler once every series was polled once."""
+
+    def collector_input(self) -> CollectorInput:
+        now = self.clock()
+        snapshot = self.store.snapshot()
+        return CollectorInput(
+            now=now,
+            series=self.plan.series,
+            budgets=self._budgets(now),
+            windows=snapshot,
+            windows_missed_total=snapshot.windows_missed_total,
+            stats=self.stats.snapshot(),
+            mode=Mode(self.exposition.mode),
+            timestamps=self.exposition.timestamps,
+            insight=self.insight.state() if self.insight is not None else EMPTY_INSIGHT,
+            calls=self.calls.state() if self.calls is not None else EMPTY_CALLS,
+        )
+
+    def _budgets(self, now: float) -> dict[Budget, BudgetState]:
+        """Limits, interval, lag and use of every budget the plan polls."""
+        budgets: dict[Budget, BudgetState] = {}
+        for budget, budget_plan in self.plan.budgets.items():
+            if budget_plan.series == 0:
+                continue
+            sent = self.store.request_times(budget.value, now - DAY)
+            used = {
+                name: used_since(sent, now - length)
+                for name, length, _ in periods(budget_plan.limits)
+            }
+            budgets[budget] = BudgetState(
+                limits=budget_plan.limits,
+                interval_s=budget_plan.interval_s,
+                lag_s=budget_plan.replay_lag_s,
+                used=used,
+            )
+        return budgets
+
+    def is_ready(self) -> bool:
+        """Ready once the store has data or the first poll round has finished."""
+        return self.first_round_done.is_set() or len(self.store.snapshot()) > 0
+
+    def status_page(self) -> str:
+        return render_status(
+            self.collector_input(), plan_name=self.plan.tier.value, ready=self.is_ready()
+        )
