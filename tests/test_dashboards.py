@@ -1,4 +1,4 @@
-"""The Grafana dashboards and their provisioning: generated from the catalog, and conventional.
+"""The Grafana dashboards, their provisioning and ConfigMaps: generated, and conventional.
 
 A real Prometheus runs every panel query in tests/system/test_prometheus_e2e.py; these
 tests read the JSON only.
@@ -15,18 +15,20 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.catalog import metrics as catalog
 from exporter.catalog import calls as calls_catalog
+from exporter.catalog import metrics as catalog
 from exporter.catalog.metrics import Scope
-from tools.dashboards import dashboards, render_all
+from tools.dashboards import DASHBOARD_CONFIGMAPS_FILE, dashboards, render_all
 from tools.dashboards.calls import DELAY_S
-from tools.dashboards.families import BANDS
+from tools.dashboards.config import DEFAULT
 
 ROOT = Path(__file__).resolve().parent.parent
 BOARDS = {
     path.stem: json.loads(path.read_text()) for path in (ROOT / "grafana/dashboards").glob("*.json")
 }
 PROVISIONING = ROOT / "grafana" / "provisioning"
+BANDS = DEFAULT.bands()
+EXPORTER = (DEFAULT.job_selector, 'job=~"$job"', 'instance=~"$instance"')
 METRIC = re.compile(r"\b(agora_[a-z0-9_]+|up)\b")
 WIDTH = 24
 
@@ -41,7 +43,10 @@ def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _calls_row(board: dict[str, Any]) -> dict[str, Any]:
-    (found,) = [p for p in board["panels"] if p["type"] == "row" and p["title"].startswith("Calls")]
+    rows: list[dict[str, Any]] = [
+        p for p in board["panels"] if p["type"] == "row" and p["title"].startswith("Calls")
+    ]
+    (found,) = rows
     return found
 
 
@@ -62,11 +67,11 @@ def _catalog_names() -> set[str]:
 
 def _variable(board: dict[str, Any], name: str) -> dict[str, Any]:
     (found,) = [v for v in board["templating"]["list"] if v["name"] == name]
-    return found
+    return dict(found)
 
 
 def test_committed_dashboards_and_prometheus_rule_are_what_make_dashboards_renders() -> None:
-    for relative, text in render_all(ROOT).items():
+    for relative, text in render_all().items():
         path = ROOT / relative
         assert path.exists(), f"{relative} is missing: run `make dashboards`"
         assert path.read_text() == text, f"{relative} is out of date: run `make dashboards`"
@@ -119,7 +124,8 @@ def test_dashboard_has_a_fixed_uid_and_reads_prometheus_through_a_datasource_var
 @pytest.mark.parametrize("uid", sorted(BOARDS), ids=lambda uid: f"{uid} filters by label_values")
 def test_dashboard_filters_by_app_and_product_type_from_label_values(uid: str) -> None:
     board = BOARDS[uid]
-    wanted = ["appid", "product_type"] + (["cname", "uid"] if uid == "agora-channel" else [])
+    wanted = ["job", "instance", "appid", "product_type"]
+    wanted += ["cname", "uid"] if uid == "agora-channel" else []
     for name in wanted:
         variable = _variable(board, name)
         assert variable["type"] == "query"
@@ -129,6 +135,30 @@ def test_dashboard_filters_by_app_and_product_type_from_label_values(uid: str) -
         assert variable["includeAll"]
     used = " ".join(expr for panel in _panels(board) for expr in _exprs(panel))
     assert all(f"${name}" in used for name in wanted)
+
+
+@pytest.mark.parametrize("uid", sorted(BOARDS), ids=lambda uid: f"{uid} selects its exporters")
+def test_every_query_selects_the_exporters_job_and_the_chosen_job_and_instance(uid: str) -> None:
+    """Two exporters (two Agora accounts) apart, and "All" never reaching other jobs."""
+    board = BOARDS[uid]
+    queries = [expr for panel in _panels(board) for expr in _exprs(panel)]
+    definitions = {
+        v["name"]: v["definition"] for v in board["templating"]["list"] if "definition" in v
+    }
+    assert definitions["job"].startswith(f"label_values({catalog.BUILD_INFO.name}{{{EXPORTER[0]}}}")
+    assert f'{EXPORTER[0]}, job=~"$job"}}' in definitions["instance"]
+    queries += [q for name, q in definitions.items() if name not in ("job", "instance")]
+    checked = 0
+    for query in queries:
+        query = re.sub(r'__name__=~"[^"]*"', '__name__=~""', query)  # names in a regex
+        for found in re.finditer(r"(?<![:\w])(agora_[a-z0-9_]+|up)(?![:\w])|\{__name__", query):
+            rest = query[found.end() :]
+            if found[0] != "{__name__":
+                assert rest.startswith("{"), f"{found[0]} without a selector in {query}"
+            selector = rest.split("}", 1)[0]
+            assert all(part in selector for part in EXPORTER), query
+            checked += 1
+    assert checked >= len(queries)
 
 
 @pytest.mark.parametrize("uid", sorted(BOARDS), ids=lambda uid: f"{uid} explains its panels")
@@ -266,7 +296,9 @@ def test_the_drill_down_has_a_collapsed_calls_row_with_what_the_issue_asks_for()
 def test_the_call_user_variable_lists_the_users_of_the_selected_channels_calls() -> None:
     uid = _variable(BOARDS["agora-channel"], "uid")
     stamp = calls_catalog.SAMPLE_TIMESTAMP.name
-    assert uid["definition"] == f'label_values({stamp}{{appid=~"$appid", cname=~"$cname"}}, uid)'
+    exporter = ", ".join(EXPORTER)
+    wanted = f'label_values({stamp}{{{exporter}, appid=~"$appid", cname=~"$cname"}}, uid)'
+    assert uid["definition"] == wanted
     assert stamp in _variable(BOARDS["agora-channel"], "cname")["definition"]
 
 
@@ -285,3 +317,25 @@ def test_provisioning_files_use_api_version_1_and_find_the_dashboards() -> None:
     assert "../grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
     assert prometheus["url"] == "http://prometheus:9090"
     assert "prometheus" in compose["services"]
+
+
+# -- Kubernetes ConfigMaps for Grafana's dashboard sidecar ------------------------------------
+
+
+def test_each_dashboard_ships_as_a_configmap_the_grafana_sidecar_loads() -> None:
+    documents = list(yaml.safe_load_all((ROOT / DASHBOARD_CONFIGMAPS_FILE).read_text()))
+    assert {document["kind"] for document in documents} == {"ConfigMap"}
+    shipped = {}
+    for document in documents:
+        metadata = document["metadata"]
+        # kube-prometheus-stack: sidecar.dashboards.label grafana_dashboard, labelValue "1".
+        assert metadata["labels"]["grafana_dashboard"] == "1"
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", metadata["name"])
+        assert len(metadata["name"]) <= 63
+        ((key, text),) = document["data"].items()
+        shipped[key] = text
+        # Client-side kubectl apply keeps a copy in a 256 KiB annotation.
+        assert len(text.encode()) < 200_000, key
+    assert len({d["metadata"]["name"] for d in documents}) == len(documents)
+    files = {path.name: path.read_text() for path in (ROOT / "grafana/dashboards").glob("*.json")}
+    assert shipped == files

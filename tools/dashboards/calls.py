@@ -8,11 +8,11 @@ opt-in (``apps[].calls.enabled``).
 
 from __future__ import annotations
 
-from exporter.catalog import calls as calls
-from tools.dashboards.grafana import Json, Query, query_variable, row, stat, text, timeseries
 from exporter.agora.limits import PLAN_LIMITS, Budget
+from exporter.catalog import calls as calls
+from tools.dashboards.families import Filters
+from tools.dashboards.grafana import Json, Query, query_variable, row, stat, text, timeseries
 
-CALL = 'appid=~"$appid", cname=~"$cname", uid=~"$uid"'
 USER = "{{cname}} uid {{uid}}"
 BY_USER = "by (cname, uid)"
 
@@ -50,48 +50,48 @@ def _describe(what: str, mids: tuple[int, ...]) -> str:
     return f"{what} ({names}). {FRESHNESS}"
 
 
-def _own(mid: int, what: str) -> Query:
+def _own(f: Filters, mid: int, what: str) -> Query:
     """A user's own metric (``peer_uid`` empty), one line per user."""
-    return Query(f"{family(mid)}{{{CALL}}}", f"{USER} {what}".strip())
+    return Query(f"{family(mid)}{{{f.call}}}", f"{USER} {what}".strip())
 
 
-def _over_peers(how: str, mid: int, what: str) -> Query:
+def _over_peers(f: Filters, how: str, mid: int, what: str) -> Query:
     """A received metric folded over the peers it came from, one line per user."""
-    return Query(f"{how} {BY_USER} ({family(mid)}{{{CALL}}})", f"{USER} {what}")
+    return Query(f"{how} {BY_USER} ({family(mid)}{{{f.call}}})", f"{USER} {what}")
 
 
-def uid_variable() -> Json:
+def uid_variable(f: Filters) -> Json:
     return query_variable(
         "uid",
         "Call user",
-        f'{calls.SAMPLE_TIMESTAMP.name}{{appid=~"$appid", cname=~"$cname"}}',
+        f'{calls.SAMPLE_TIMESTAMP.name}{{{f.app}, cname=~"$cname"}}',
         "uid",
         "Users of the inspected calls in the selected channels (the Calls row only).",
     )
 
 
-def _stat_panels() -> list[Json]:
+def _stat_panels(f: Filters) -> list[Json]:
     skipped = calls.SKIPPED.name
     return [
         stat(
             "Ongoing calls",
             f"{calls.ONGOING.help} {CYCLE} ({calls.ONGOING.name})",
-            [Query(f'{calls.ONGOING.name}{{appid=~"$appid"}}', "{{appid}}")],
+            [Query(f"{calls.ONGOING.name}{{{f.app}}}", "{{appid}}")],
             unit="short",
             size=(8, 4),
         ),
         stat(
             "Inspected calls",
             f"{calls.INSPECTED.help} {CYCLE} ({calls.INSPECTED.name})",
-            [Query(f'{calls.INSPECTED.name}{{appid=~"$appid"}}', "{{appid}}")],
+            [Query(f"{calls.INSPECTED.name}{{{f.app}}}", "{{appid}}")],
             unit="short",
             size=(8, 4),
         ),
         stat(
             "Calls skipped in the last hour",
             f"{calls.SKIPPED.help} Increase over the last hour by reason, every app of the "
-            f"exporter ({skipped}).",
-            [Query(f"sum by (reason) (increase({skipped}[1h]))", "{{reason}}")],
+            f"chosen exporters ({skipped}).",
+            [Query(f"sum by (reason) (increase({skipped}{{{f.exporter}}}[1h]))", "{{reason}}")],
             unit="short",
             text_mode="value_and_name",
             size=(8, 4),
@@ -99,12 +99,12 @@ def _stat_panels() -> list[Json]:
     ]
 
 
-def _resource_panels() -> list[Json]:
+def _resource_panels(f: Filters) -> list[Json]:
     return [
         timeseries(
             "CPU per user",
             _describe("CPU used by the app and by the whole system", (APP_CPU, SYSTEM_CPU)),
-            [_own(APP_CPU, "app"), _own(SYSTEM_CPU, "system")],
+            [_own(f, APP_CPU, "app"), _own(f, SYSTEM_CPU, "system")],
             unit="percentunit",
         ),
         timeseries(
@@ -114,9 +114,9 @@ def _resource_panels() -> list[Json]:
                 (AUDIO_UP, VIDEO_HIGH_UP, VIDEO_LOW_UP),
             ),
             [
-                _own(AUDIO_UP, "audio"),
-                _own(VIDEO_HIGH_UP, "video high"),
-                _own(VIDEO_LOW_UP, "video low"),
+                _own(f, AUDIO_UP, "audio"),
+                _own(f, VIDEO_HIGH_UP, "video high"),
+                _own(f, VIDEO_LOW_UP, "video low"),
             ],
             unit="Bps",
         ),
@@ -126,19 +126,22 @@ def _resource_panels() -> list[Json]:
                 "Video and audio bitrate received, summed over the peers sending them",
                 (VIDEO_DOWN, AUDIO_DOWN),
             ),
-            [_over_peers("sum", VIDEO_DOWN, "video"), _over_peers("sum", AUDIO_DOWN, "audio")],
+            [
+                _over_peers(f, "sum", VIDEO_DOWN, "video"),
+                _over_peers(f, "sum", AUDIO_DOWN, "audio"),
+            ],
             unit="Bps",
         ),
         timeseries(
             "Video frame rate received",
             _describe("Video frame rate each user received from each peer", (VIDEO_DOWN_FPS,)),
-            [Query(f"{family(VIDEO_DOWN_FPS)}{{{CALL}}}", f"{USER} from {{{{peer_uid}}}}")],
+            [Query(f"{family(VIDEO_DOWN_FPS)}{{{f.call}}}", f"{USER} from {{{{peer_uid}}}}")],
             unit="suffix: fps",
         ),
     ]
 
 
-def _quality_panels() -> list[Json]:
+def _quality_panels(f: Filters) -> list[Json]:
     return [
         timeseries(
             "Render freeze per user",
@@ -147,8 +150,8 @@ def _quality_panels() -> list[Json]:
                 (AUDIO_FREEZE, VIDEO_FREEZE),
             ),
             [
-                _over_peers("max", AUDIO_FREEZE, "audio"),
-                _over_peers("max", VIDEO_FREEZE, "video"),
+                _over_peers(f, "max", AUDIO_FREEZE, "audio"),
+                _over_peers(f, "max", VIDEO_FREEZE, "video"),
             ],
             unit="s",
         ),
@@ -157,13 +160,16 @@ def _quality_panels() -> list[Json]:
             _describe(
                 "Audio and video packet loss end to end, the worst peer", (AUDIO_LOSS, VIDEO_LOSS)
             ),
-            [_over_peers("max", AUDIO_LOSS, "audio"), _over_peers("max", VIDEO_LOSS, "video")],
+            [
+                _over_peers(f, "max", AUDIO_LOSS, "audio"),
+                _over_peers(f, "max", VIDEO_LOSS, "video"),
+            ],
             unit="percentunit",
         ),
         timeseries(
             "Local router RTT per user",
             _describe("Round-trip time from the client to its local router", (ROUTER_RTT,)),
-            [_own(ROUTER_RTT, "")],
+            [_own(f, ROUTER_RTT, "")],
             unit="s",
         ),
         timeseries(
@@ -171,18 +177,18 @@ def _quality_panels() -> list[Json]:
             f"How old each user's newest Call Inspector sample is now: time() minus "
             f"{calls.SAMPLE_TIMESTAMP.name}; at least {DELAY_S} s (the API's delay), plus up "
             "to one calls cycle.",
-            [Query(f"time() - {calls.SAMPLE_TIMESTAMP.name}{{{CALL}}}", USER)],
+            [Query(f"time() - {calls.SAMPLE_TIMESTAMP.name}{{{f.call}}}", USER)],
             unit="s",
         ),
     ]
 
 
-def calls_row() -> Json:
+def calls_row(f: Filters) -> Json:
     """The collapsed Calls row with its panels."""
     panels = [
         text("About the Calls row", NOTE, size=(24, 2)),
-        *_stat_panels(),
-        *_resource_panels(),
-        *_quality_panels(),
+        *_stat_panels(f),
+        *_resource_panels(f),
+        *_quality_panels(f),
     ]
     return row("Calls (Call Inspector, newest sample per user)", panels)

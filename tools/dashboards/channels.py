@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from exporter.catalog import metrics as catalog
 from exporter.catalog import calls as calls_catalog
+from exporter.catalog import metrics as catalog
 from exporter.catalog.metrics import Scope
 from tools.dashboards.calls import calls_row, uid_variable
+from tools.dashboards.config import Config
 from tools.dashboards.families import (
-    BANDS,
     REPLAY_NOTE,
     TITLES,
+    Filters,
     app_variables,
+    exporter_variables,
     quality_description,
     quality_metrics,
     realtime,
@@ -29,39 +31,39 @@ from tools.dashboards.grafana import (
 )
 
 UID = "agora-channel"
-CHANNEL = 'appid=~"$appid", product_type=~"$product_type", cname=~"$cname"'
 WORST = 10
 
 
-def variables() -> list[Json]:
+def variables(f: Filters) -> list[Json]:
     # Real-time channels of the chosen product types, and inspected calls' channels
     # (call families have no product_type: the empty alternative lets them in).
     shown = f"{catalog.WINDOW_TIMESTAMP.name}|{calls_catalog.SAMPLE_TIMESTAMP.name}"
     return [
         datasource_variable(),
-        *app_variables(),
+        *exporter_variables(f),
+        *app_variables(f),
         query_variable(
             "cname",
             "Channel",
-            f'{{__name__=~"{shown}", appid=~"$appid", product_type=~"$product_type|", cname!=""}}',
+            f'{{__name__=~"{shown}", {f.app}, product_type=~"$product_type|", cname!=""}}',
             "cname",
             "Channels listed under apps[].realtime.channels in the exporter's config, and "
             "the channels of the calls the Call Inspector inspects.",
         ),
-        uid_variable(),
+        uid_variable(f),
     ]
 
 
-def _channel_panels() -> list[Json]:
+def _channel_panels(f: Filters) -> list[Json]:
     """Users per channel and each rate averaged over the range, per channel."""
     users = realtime("userCount", Scope.CHANNEL)
     columns = {
         TITLES[name]: (
             Query(
-                f"avg_over_time({realtime(name, Scope.CHANNEL)}{{{CHANNEL}}}[$__range])",
+                f"avg_over_time({realtime(name, Scope.CHANNEL)}{{{f.channel}}}[$__range])",
                 instant=True,
             ),
-            BANDS[name],
+            f.bands[name],
         )
         for name in quality_metrics()
     }
@@ -70,7 +72,7 @@ def _channel_panels() -> list[Json]:
         timeseries(
             "Users per channel",
             f"Users in each selected channel per 20 s window ({users}).",
-            [Query(f"{users}{{{CHANNEL}}}", "{{cname}} ({{product_type}})")],
+            [Query(f"{users}{{{f.channel}}}", "{{cname}} ({{product_type}})")],
             unit="short",
         ),
         table(
@@ -84,58 +86,58 @@ def _channel_panels() -> list[Json]:
     ]
 
 
-def _channel_quality_panels() -> list[Json]:
+def _channel_quality_panels(f: Filters) -> list[Json]:
     panels = [row("Channel quality (replayed 20 s windows)")]
     metrics = quality_metrics()
     for name, width in zip(metrics, widths(len(metrics), 2), strict=True):
         panels.append(
             timeseries(
                 f"{TITLES[name]} per channel",
-                quality_description(name, Scope.CHANNEL),
+                quality_description(name, Scope.CHANNEL, f.bands[name]),
                 [
                     Query(
-                        f"{realtime(name, Scope.CHANNEL)}{{{CHANNEL}}}",
+                        f"{realtime(name, Scope.CHANNEL)}{{{f.channel}}}",
                         "{{cname}} ({{product_type}})",
                     )
                 ],
                 unit="percentunit",
-                band=BANDS[name],
+                band=f.bands[name],
                 size=(width, 8),
             )
         )
     return panels
 
 
-def _user_panels() -> list[Json]:
+def _user_panels(f: Filters) -> list[Json]:
     panels = [row("Users of the selected channels (uids listed in the config)")]
     metrics = quality_metrics()
     for name, width in zip(metrics, widths(len(metrics), 3), strict=True):
         panels.append(
             timeseries(
                 f"{TITLES[name]} per user",
-                quality_description(name, Scope.USER),
+                quality_description(name, Scope.USER, f.bands[name]),
                 [
                     Query(
-                        f"{realtime(name, Scope.USER)}{{{CHANNEL}}}",
+                        f"{realtime(name, Scope.USER)}{{{f.channel}}}",
                         "{{cname}} uid {{uid}} ({{product_type}})",
                     )
                 ],
                 unit="percentunit",
-                band=BANDS[name],
+                band=f.bands[name],
                 size=(width, 8),
             )
         )
     return panels
 
 
-def _worst_user_panels() -> list[Json]:
+def _worst_user_panels(f: Filters) -> list[Json]:
     panels = [row(f"Worst {WORST} users over the range")]
     metrics = quality_metrics()
     for name, width in zip(metrics, widths(len(metrics), 3), strict=True):
-        band = BANDS[name]
+        band = f.bands[name]
         pick = "topk" if band.upper else "bottomk"
         family = realtime(name, Scope.USER)
-        expr = f"{pick}({WORST}, avg_over_time({family}{{{CHANNEL}}}[$__range]))"
+        expr = f"{pick}({WORST}, avg_over_time({family}{{{f.channel}}}[$__range]))"
         panels.append(
             table(
                 f"Worst users: {TITLES[name].lower()}",
@@ -151,20 +153,21 @@ def _worst_user_panels() -> list[Json]:
     return panels
 
 
-def build() -> Json:
+def build(config: Config) -> Json:
+    f = Filters(config)
     panels = [
         text("About these numbers", REPLAY_NOTE),
-        *_channel_panels(),
-        *_channel_quality_panels(),
-        *_user_panels(),
-        *_worst_user_panels(),
-        calls_row(),
+        *_channel_panels(f),
+        *_channel_quality_panels(f),
+        *_user_panels(f),
+        *_worst_user_panels(f),
+        calls_row(f),
     ]
     return dashboard(
         uid=UID,
         title="Agora channel drill-down",
         description="Quality of chosen Agora channels, their listed users and their calls' users.",
-        variables=variables(),
+        variables=variables(f),
         panels=panels,
         time_from="now-1h",
     )

@@ -1,25 +1,18 @@
-"""The catalog families the dashboards read, their healthy bands and the shared notes.
+"""The catalog families the dashboards read, the filters every query shares, the notes.
 
 Names come from :mod:`exporter.catalog.metrics` only: a family renamed there is renamed
 in every dashboard at the next ``make dashboards``, and a metric added there
-without a band here stops the build.
+without a band in :meth:`tools.dashboards.config.Config.bands` stops the build.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from exporter.catalog import metrics as catalog
 from exporter.catalog.metrics import Scope
+from tools.dashboards.config import DEFAULT, Config
 from tools.dashboards.grafana import Band, Json, query_variable
-
-# Agora's console and its Datadog integration mark these as healthy (FACTS.md);
-# join success has no published band of its own: it is at least the 5 s rate.
-BANDS: dict[str, Band] = {
-    "joinSuccessRate": Band(0.95, upper=False),
-    "joinSuccessIn5sRate": Band(0.95, upper=False),
-    "audioFreezeRate": Band(0.03, upper=True),
-    "videoFreezeRate": Band(0.03, upper=True),
-    "networkDelay": Band(0.05, upper=True),
-}
 
 TITLES: dict[str, str] = {
     "joinSuccessRate": "Join success",
@@ -28,9 +21,6 @@ TITLES: dict[str, str] = {
     "videoFreezeRate": "Video freeze rate",
     "networkDelay": "Network delay rate",
 }
-
-QUOTA_ALERT_RATIO = 0.95
-"""AgoraQuotaNearlyExhausted's threshold (deploy/prometheus/alerts.yml)."""
 
 REPLAY_NOTE = (
     "**Replayed, not live.** The exporter polls Agora every few minutes and replays "
@@ -56,39 +46,90 @@ def daily(api_name: str) -> str:
 
 def quality_metrics() -> tuple[str, ...]:
     """The real-time quality metrics, each with its band (KeyError if one is missing)."""
+    bands = DEFAULT.bands()
     for name in catalog.QUALITY_METRICS:
-        if name not in BANDS or name not in TITLES:
-            raise KeyError(f"add a healthy band and a title for {name} to {__name__}")
+        if name not in bands or name not in TITLES:
+            raise KeyError(f"add a healthy band to Config.bands and a title to {__name__}: {name}")
     return catalog.QUALITY_METRICS
 
 
-def quality_description(api_name: str, scope: Scope) -> str:
+def quality_description(api_name: str, scope: Scope, band: Band) -> str:
     """A panel description: what the rate means, its band, where it comes from."""
     metric = catalog.REALTIME_METRICS[api_name]
     return (
-        f"{metric.help_text(scope)} Band: {BANDS[api_name].describe()} "
-        "(Agora's console and integrations)."
+        f"{metric.help_text(scope)} Band: {band.describe()} "
+        "(Agora's console and integrations; its alert fires beyond it)."
     )
 
 
-def app_variables(within: str = "") -> list[Json]:
-    """``appid`` and ``product_type``, shared by every Agora dashboard.
+@dataclass(frozen=True)
+class Filters:
+    """The label filters of one dashboard's queries, from the generator's config.
 
-    ``within`` narrows both to some exporters (``job=~"$job"``) on the health dashboard.
+    Every series selector carries the job selector (so "All" never reaches other
+    jobs' targets) and the ``job`` and ``instance`` variables (so two exporters,
+    two Agora accounts, can be told apart), then the dashboard's own variables.
     """
-    scope = f"{within}, " if within else ""
+
+    config: Config
+
+    @property
+    def bands(self) -> dict[str, Band]:
+        return self.config.bands()
+
+    @property
+    def exporter(self) -> str:
+        return f'{self.config.job_selector}, job=~"$job", instance=~"$instance"'
+
+    @property
+    def app(self) -> str:
+        return f'{self.exporter}, appid=~"$appid"'
+
+    @property
+    def series(self) -> str:
+        return f'{self.app}, product_type=~"$product_type"'
+
+    @property
+    def channel(self) -> str:
+        return f'{self.series}, cname=~"$cname"'
+
+    @property
+    def call(self) -> str:
+        return f'{self.app}, cname=~"$cname", uid=~"$uid"'
+
+
+def exporter_variables(filters: Filters) -> list[Json]:
+    """``job`` and ``instance``: the exporters the job selector finds, one per Agora account."""
+    build = catalog.BUILD_INFO.name
+    job = filters.config.job_selector
+    return [
+        query_variable(
+            "job", "Job", f"{build}{{{job}}}", "job", "Prometheus jobs scraping agora-exporter."
+        ),
+        query_variable(
+            "instance",
+            "Instance",
+            f'{build}{{{job}, job=~"$job"}}',
+            "instance",
+            "agora-exporter instances (one per Agora customer ID).",
+        ),
+    ]
+
+
+def app_variables(filters: Filters) -> list[Json]:
+    """``appid`` and ``product_type`` of the chosen exporters, shared by every dashboard."""
     return [
         query_variable(
             "appid",
             "App ID",
-            f"{catalog.UP.name}{{{within}}}" if within else catalog.UP.name,
+            f"{catalog.UP.name}{{{filters.exporter}}}",
             "appid",
             "Agora App IDs the exporter polls.",
         ),
         query_variable(
             "product_type",
             "Product type",
-            f'{catalog.WINDOW_TIMESTAMP.name}{{{scope}appid=~"$appid"}}',
+            f"{catalog.WINDOW_TIMESTAMP.name}{{{filters.app}}}",
             "product_type",
             "Native (mobile and desktop SDKs) or WebRTC (Web SDK).",
         ),

@@ -8,6 +8,7 @@ description and a unit, and is placed on Grafana's 24-column grid by
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,14 +32,34 @@ class Query:
 
 @dataclass(frozen=True)
 class Band:
-    """A healthy band: at most ``limit`` when ``upper``, else at least ``limit``."""
+    """A healthy band: at most ``limit`` when ``upper``, else at least ``limit``.
+
+    The limit itself is healthy (Agora's bands read "freeze <= 3 %", "join within
+    5 s >= 95 %"), on the dashboards and in the alerts alike: an alert fires on
+    :meth:`comparison`, and :meth:`steps` colour red exactly the values it holds for.
+    """
 
     limit: float
     upper: bool
 
+    def comparison(self) -> str:
+        """The PromQL comparison that holds outside the band: ``> 0.03``, ``< 0.95``."""
+        return f"{'>' if self.upper else '<'} {self.limit:g}"
+
+    def breached_by(self, value: float) -> bool:
+        """Whether ``value`` lies outside the band (what :meth:`comparison` tests)."""
+        return value > self.limit if self.upper else value < self.limit
+
     def steps(self) -> list[Json]:
+        """Grafana threshold steps; Grafana colours a value with the last step <= it.
+
+        A lower band turns green at its limit. An upper band turns red at the next
+        float above its limit (0.030000000000000002 for 3 %), so the limit stays
+        green as ``> 0.03`` stays false: Grafana has no strict comparison.
+        """
         if self.upper:
-            return [{"color": "green", "value": None}, {"color": "red", "value": self.limit}]
+            red_from = math.nextafter(self.limit, math.inf)
+            return [{"color": "green", "value": None}, {"color": "red", "value": red_from}]
         return [{"color": "red", "value": None}, {"color": "green", "value": self.limit}]
 
     def describe(self) -> str:

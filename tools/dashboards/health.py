@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from exporter.catalog import metrics as catalog
-from tools.dashboards.families import QUOTA_ALERT_RATIO, REPLAY_NOTE, app_variables
+from tools.dashboards.config import Config
+from tools.dashboards.families import REPLAY_NOTE, Filters, app_variables, exporter_variables
 from tools.dashboards.grafana import (
     Band,
     Json,
     Query,
     dashboard,
     datasource_variable,
-    query_variable,
     row,
     stat,
     text,
@@ -18,14 +18,13 @@ from tools.dashboards.grafana import (
 )
 
 UID = "agora-exporter-health"
-EXPORTER = 'job=~"$job", instance=~"$instance"'
-APP = f'{EXPORTER}, appid=~"$appid"'
-SERIES = f'{APP}, product_type=~"$product_type"'
 UP_DOWN = [
     {"type": "value", "options": {"0": {"text": "down", "color": "red", "index": 0}}},
     {"type": "value", "options": {"1": {"text": "up", "color": "green", "index": 1}}},
 ]
 UP_STEPS: list[Json] = [{"color": "red", "value": None}, {"color": "green", "value": 1}]
+MISSED = Band(0, upper=True)
+"""AgoraWindowsMissed fires on any missed window (> 0); so does the panel's red."""
 NOTE = REPLAY_NOTE + (
     "\n\nThe planner spends up to 90 % of each daily budget (headroom 0.1); retries and "
     "backfills use the rest. *Data freshness* is the age of the newest window fetched; "
@@ -33,29 +32,17 @@ NOTE = REPLAY_NOTE + (
 )
 
 
-def variables() -> list[Json]:
-    build = catalog.BUILD_INFO.name
-    return [
-        datasource_variable(),
-        query_variable("job", "Job", build, "job", "Prometheus jobs scraping agora-exporter."),
-        query_variable(
-            "instance",
-            "Instance",
-            f'{build}{{job=~"$job"}}',
-            "instance",
-            "agora-exporter instances (one per Agora customer ID).",
-        ),
-        *app_variables(EXPORTER),
-    ]
+def variables(f: Filters) -> list[Json]:
+    return [datasource_variable(), *exporter_variables(f), *app_variables(f)]
 
 
-def _state_panels() -> list[Json]:
+def _state_panels(f: Filters) -> list[Json]:
     return [
         row("State"),
         stat(
             "Scrape target",
             "Prometheus' own up metric for the exporter: down means no Agora data at all.",
-            [Query(f"up{{{EXPORTER}}}", "{{instance}}")],
+            [Query(f"up{{{f.exporter}}}", "{{instance}}")],
             unit="none",
             steps=UP_STEPS,
             mappings=UP_DOWN,
@@ -63,52 +50,52 @@ def _state_panels() -> list[Json]:
         stat(
             "Last poll per app",
             f"{catalog.UP.help} ({catalog.UP.name})",
-            [Query(f"{catalog.UP.name}{{{APP}}}", "{{appid}}")],
+            [Query(f"{catalog.UP.name}{{{f.app}}}", "{{appid}}")],
             unit="none",
             steps=UP_STEPS,
             mappings=UP_DOWN,
         ),
-        *_age_panels(),
+        *_age_panels(f),
     ]
 
 
-def _age_panels() -> list[Json]:
+def _age_panels(f: Filters) -> list[Json]:
     newest, shown = catalog.NEWEST_WINDOW_TIMESTAMP.name, catalog.WINDOW_TIMESTAMP.name
     missed = catalog.WINDOWS_MISSED.name
     return [
         stat(
             "Replay lag",
             "Now minus the start of the window the real-time series show (replay mode).",
-            [Query(f"max(time() - {shown}{{{SERIES}}})")],
+            [Query(f"max(time() - {shown}{{{f.series}}})")],
             unit="s",
         ),
         stat(
             "Freshest data",
             "Age of the newest window fetched for any series: small whenever polls succeed.",
-            [Query(f"min(time() - {newest}{{{SERIES}}})")],
+            [Query(f"min(time() - {newest}{{{f.series}}})")],
             unit="s",
         ),
         stat(
             "Windows missed",
             f"{catalog.WINDOWS_MISSED.help} Over the dashboard's time range.",
-            [Query(f"sum(increase({missed}{{{EXPORTER}}}[$__range]))")],
+            [Query(f"sum(increase({missed}{{{f.exporter}}}[$__range]))")],
             unit="short",
-            steps=[{"color": "green", "value": None}, {"color": "red", "value": 1}],
+            band=MISSED,
         ),
         stat(
             "Version",
             f"{catalog.BUILD_INFO.help} ({catalog.BUILD_INFO.name})",
-            [Query(f"{catalog.BUILD_INFO.name}{{{EXPORTER}}}", "{{version}}")],
+            [Query(f"{catalog.BUILD_INFO.name}{{{f.exporter}}}", "{{version}}")],
             unit="none",
             text_mode="name",
         ),
     ]
 
 
-def _request_panels() -> list[Json]:
+def _request_panels(f: Filters) -> list[Json]:
     requests, duration = catalog.API_REQUESTS.name, catalog.API_DURATION.name
-    rate = f"rate({requests}{{{EXPORTER}}}[$__rate_interval])"
-    buckets = f"rate({duration}_bucket{{{EXPORTER}}}[$__rate_interval])"
+    rate = f"rate({requests}{{{f.exporter}}}[$__rate_interval])"
+    buckets = f"rate({duration}_bucket{{{f.exporter}}}[$__rate_interval])"
     return [
         row("Requests to the Agora API"),
         timeseries(
@@ -141,44 +128,45 @@ def _request_panels() -> list[Json]:
         timeseries(
             "Poll interval per budget",
             f"{catalog.POLL_INTERVAL.help} Derived from the plan's quota at start.",
-            [Query(f"{catalog.POLL_INTERVAL.name}{{{EXPORTER}}}", "{{budget}}")],
+            [Query(f"{catalog.POLL_INTERVAL.name}{{{f.exporter}}}", "{{budget}}")],
             unit="s",
         ),
     ]
 
 
-def _quota_panels() -> list[Json]:
+def _quota_panels(f: Filters) -> list[Json]:
+    band = f.config.quota_band()
     used, limit = catalog.QUOTA_USED.name, catalog.QUOTA_LIMIT.name
     return [
         row("Quota"),
         timeseries(
             "Quota used against limit",
             f"{catalog.QUOTA_USED.help} Divided by the limit, per budget and period; "
-            f"AgoraQuotaNearlyExhausted fires above {QUOTA_ALERT_RATIO:.0%} of the day.",
+            f"AgoraQuotaNearlyExhausted fires above {band.limit:.0%} of the day.",
             [
                 Query(
-                    f"{used}{{{EXPORTER}}} / {limit}{{{EXPORTER}}}",
+                    f"{used}{{{f.exporter}}} / {limit}{{{f.exporter}}}",
                     "{{budget}} per {{period}}",
                 )
             ],
             unit="percentunit",
-            band=Band(QUOTA_ALERT_RATIO, upper=True),
+            band=band,
         ),
         timeseries(
             "Requests in the last 24 h",
             f"Requests sent in the last 24 h ({used}) and the daily limit ({limit}), per budget.",
             [
-                Query(f'{used}{{{EXPORTER}, period="day"}}', "{{budget}} used"),
-                Query(f'{limit}{{{EXPORTER}, period="day"}}', "{{budget}} limit"),
+                Query(f'{used}{{{f.exporter}, period="day"}}', "{{budget}} used"),
+                Query(f'{limit}{{{f.exporter}, period="day"}}', "{{budget}} limit"),
             ],
             unit="short",
         ),
     ]
 
 
-def _freshness_panels() -> list[Json]:
+def _freshness_panels(f: Filters) -> list[Json]:
     newest, daily = catalog.NEWEST_WINDOW_TIMESTAMP.name, catalog.DAILY_TIMESTAMP.name
-    interval = f'{catalog.POLL_INTERVAL.name}{{{EXPORTER}, budget="realtime"}}'
+    interval = f'{catalog.POLL_INTERVAL.name}{{{f.exporter}, budget="realtime"}}'
     missed = catalog.WINDOWS_MISSED.name
     return [
         row("Freshness"),
@@ -187,8 +175,8 @@ def _freshness_panels() -> list[Json]:
             f"time() - {newest}: age of the newest window fetched, oldest and freshest "
             "series per app and product type, against AgoraDataStale's threshold.",
             [
-                Query(f"max by (appid, product_type) (time() - {newest}{{{SERIES}}})", "oldest"),
-                Query(f"min by (appid, product_type) (time() - {newest}{{{SERIES}}})", "newest"),
+                Query(f"max by (appid, product_type) (time() - {newest}{{{f.series}}})", "oldest"),
+                Query(f"min by (appid, product_type) (time() - {newest}{{{f.series}}})", "newest"),
                 Query(f"2 * max({interval}) + 60", "stale threshold"),
             ],
             unit="s",
@@ -196,31 +184,32 @@ def _freshness_panels() -> list[Json]:
         timeseries(
             "Windows missed per hour",
             catalog.WINDOWS_MISSED.help,
-            [Query(f"increase({missed}{{{EXPORTER}}}[1h])", "{{instance}}")],
+            [Query(f"increase({missed}{{{f.exporter}}}[1h])", "{{instance}}")],
             unit="short",
         ),
         timeseries(
             "Daily data age",
             f"time() - {daily}: how old the day shown by the daily families is.",
-            [Query(f"max by (appid) (time() - {daily}{{{APP}}})", "{{appid}}")],
+            [Query(f"max by (appid) (time() - {daily}{{{f.app}}})", "{{appid}}")],
             unit="s",
             size=(24, 8),
         ),
     ]
 
 
-def build() -> Json:
+def build(config: Config) -> Json:
+    f = Filters(config)
     panels = [
         text("About these numbers", NOTE, size=(24, 4)),
-        *_state_panels(),
-        *_request_panels(),
-        *_quota_panels(),
-        *_freshness_panels(),
+        *_state_panels(f),
+        *_request_panels(f),
+        *_quota_panels(f),
+        *_freshness_panels(f),
     ]
     return dashboard(
         uid=UID,
         title="Agora exporter health and quota",
         description="Is agora-exporter polling, within quota, and how fresh is its data.",
-        variables=variables(),
+        variables=variables(f),
         panels=panels,
     )

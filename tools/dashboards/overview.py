@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from exporter.catalog import metrics as catalog
 from exporter.catalog.metrics import Scope
+from tools.dashboards.config import Config
 from tools.dashboards.families import (
-    BANDS,
     REPLAY_NOTE,
     TITLES,
+    Filters,
     app_variables,
     daily,
+    exporter_variables,
     quality_description,
     quality_metrics,
     realtime,
@@ -28,18 +30,16 @@ from tools.dashboards.grafana import (
 )
 
 UID = "agora-overview"
-APP = 'appid=~"$appid"'
-PROJECT = f'{APP}, product_type=~"$product_type"'
 DAILY_RANGE = "30d"
 
 
-def variables() -> list[Json]:
-    return [datasource_variable(), *app_variables()]
+def variables(f: Filters) -> list[Json]:
+    return [datasource_variable(), *exporter_variables(f), *app_variables(f)]
 
 
-def _usage_panels() -> list[Json]:
+def _usage_panels(f: Filters) -> list[Json]:
     users, channels = realtime("userCount"), realtime("channelCount")
-    lag = f"max(time() - {catalog.WINDOW_TIMESTAMP.name}{{{PROJECT}}})"
+    lag = f"max(time() - {catalog.WINDOW_TIMESTAMP.name}{{{f.series}}})"
     return [
         row("Real-time usage (replayed 20 s windows)"),
         stat(
@@ -53,35 +53,35 @@ def _usage_panels() -> list[Json]:
         stat(
             "Users",
             f"Users in channels in the window shown, all product types ({users}).",
-            [Query(f"sum({users}{{{PROJECT}}})")],
+            [Query(f"sum({users}{{{f.series}}})")],
             unit="short",
             size=(4, 8),
         ),
         stat(
             "Channels",
             f"Channels in use in the window shown, all product types ({channels}).",
-            [Query(f"sum({channels}{{{PROJECT}}})")],
+            [Query(f"sum({channels}{{{f.series}}})")],
             unit="short",
             size=(4, 8),
         ),
         timeseries(
             "Users per product type",
             f"Users in channels per 20 s window ({users}).",
-            [Query(f"sum by (appid, product_type) ({users}{{{PROJECT}}})", "{{product_type}}")],
+            [Query(f"sum by (appid, product_type) ({users}{{{f.series}}})", "{{product_type}}")],
             unit="short",
             size=(6, 8),
         ),
         timeseries(
             "Channels per product type",
             f"Channels in use per 20 s window ({channels}).",
-            [Query(f"sum by (appid, product_type) ({channels}{{{PROJECT}}})", "{{product_type}}")],
+            [Query(f"sum by (appid, product_type) ({channels}{{{f.series}}})", "{{product_type}}")],
             unit="short",
             size=(6, 8),
         ),
     ]
 
 
-def _quality_panels() -> list[Json]:
+def _quality_panels(f: Filters) -> list[Json]:
     panels = [row("Real-time quality (replayed 20 s windows)")]
     metrics = quality_metrics()
     for name, width in zip(metrics, widths(len(metrics), 2), strict=True):
@@ -89,10 +89,10 @@ def _quality_panels() -> list[Json]:
         panels.append(
             timeseries(
                 TITLES[name],
-                quality_description(name, Scope.PROJECT),
-                [Query(f"{family}{{{PROJECT}}}", "{{product_type}} ({{appid}})")],
+                quality_description(name, Scope.PROJECT, f.bands[name]),
+                [Query(f"{family}{{{f.series}}}", "{{product_type}} ({{appid}})")],
                 unit="percentunit",
-                band=BANDS[name],
+                band=f.bands[name],
                 size=(width, 8),
             )
         )
@@ -113,15 +113,15 @@ DAILY_DURATIONS = {
 }
 
 
-def _per_app(metrics: dict[str, str]) -> list[Query]:
+def _per_app(f: Filters, metrics: dict[str, str]) -> list[Query]:
     return [
-        Query(f"sum by (appid) ({daily(api)}{{{APP}}})", f"{label} {{{{appid}}}}")
+        Query(f"sum by (appid) ({daily(api)}{{{f.app}}})", f"{label} {{{{appid}}}}")
         for label, api in metrics.items()
     ]
 
 
-def _daily_usage_panels() -> list[Json]:
-    day_shown = f"max({catalog.DAILY_TIMESTAMP.name}{{{APP}}}) * 1000"
+def _daily_usage_panels(f: Filters) -> list[Json]:
+    day_shown = f"max({catalog.DAILY_TIMESTAMP.name}{{{f.app}}}) * 1000"
     return [
         row("Daily usage and quality (Data Insights, latest published day)"),
         stat(
@@ -135,30 +135,30 @@ def _daily_usage_panels() -> list[Json]:
         stat(
             "Daily usage",
             "Users, sessions, channels and peaks of the latest published day.",
-            [Query(f"sum({daily(api)}{{{APP}}})", label) for label, api in DAILY_COUNTS.items()],
+            [Query(f"sum({daily(api)}{{{f.app}}})", label) for label, api in DAILY_COUNTS.items()],
             unit="short",
             size=(18, 4),
         ),
         timeseries(
             "Daily users and sessions",
             "Users and channel joins per day, as each day was published.",
-            _per_app({k: DAILY_COUNTS[k] for k in ("users", "sessions")}),
+            _per_app(f, {k: DAILY_COUNTS[k] for k in ("users", "sessions")}),
             unit="short",
             time_from=DAILY_RANGE,
         ),
         timeseries(
             "Daily call time",
             "Call time summed over users per day (the API reports minutes; shown as time).",
-            _per_app(DAILY_DURATIONS),
+            _per_app(f, DAILY_DURATIONS),
             unit="s",
             time_from=DAILY_RANGE,
         ),
     ]
 
 
-def _daily_quality_panels() -> list[Json]:
+def _daily_quality_panels(f: Filters) -> list[Json]:
     columns = {
-        TITLES[name]: (Query(f"{daily(name)}{{{PROJECT}}}", instant=True), BANDS[name])
+        TITLES[name]: (Query(f"{daily(name)}{{{f.series}}}", instant=True), f.bands[name])
         for name in quality_metrics()
     }
     return [
@@ -173,18 +173,19 @@ def _daily_quality_panels() -> list[Json]:
     ]
 
 
-def build() -> Json:
+def build(config: Config) -> Json:
+    f = Filters(config)
     panels = [
         text("About these numbers", REPLAY_NOTE),
-        *_usage_panels(),
-        *_quality_panels(),
-        *_daily_usage_panels(),
-        *_daily_quality_panels(),
+        *_usage_panels(f),
+        *_quality_panels(f),
+        *_daily_usage_panels(f),
+        *_daily_quality_panels(f),
     ]
     return dashboard(
         uid=UID,
         title="Agora overview",
         description="Agora real-time usage and quality per product type, and daily insight.",
-        variables=variables(),
+        variables=variables(f),
         panels=panels,
     )
