@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from exporter.agora import AgoraClient
 from exporter.agora.limits import DAY, HOUR, Budget
 from exporter.backfill.render import Labels, insight_labels, series_labels
-from exporter.catalog.metrics import INSIGHT_METRICS
+from exporter.catalog.insight import INSIGHT_METRICS
 from exporter.insight.plan import expand_insight_series
 from exporter.quota.context import PollContext
 from exporter.quota.request_stats import RuntimeStats

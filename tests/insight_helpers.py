@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.agora import AgoraClient
 from exporter.agora.limits import DAY, Budget
-from exporter.catalog.metrics import QUALITY_METRICS
+from exporter.catalog.realtime import QUALITY_METRICS
 from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
 from exporter.quota.context import PollContext

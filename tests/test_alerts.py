@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.catalog import metrics as catalog
-from exporter.catalog.metrics import Scope
+from exporter.catalog.insight import INSIGHT_METRICS
+from exporter.catalog.own import API_DURATION, QUOTA_USED, SELF_METRICS, WINDOWS_MISSED
+from exporter.catalog.realtime import REALTIME_METRICS, Scope
 from exporter.cli.demo import DEMO_APPID
 from exporter.simulator.traffic import TrafficModel
 from tools.dashboards import ALERTS_FILE, PROMETHEUS_RULE_FILE, dashboards, render_all
@@ -62,11 +63,11 @@ def _recorded() -> set[str]:
 
 
 def _known_names() -> set[str]:
-    names = {catalog.API_DURATION.name + "_bucket", "up", *_recorded()}
-    for metric in catalog.REALTIME_METRICS.values():
+    names = {API_DURATION.name + "_bucket", "up", *_recorded()}
+    for metric in REALTIME_METRICS.values():
         names.update(family for family in metric.families.values())
-    names.update(metric.daily_family for metric in catalog.INSIGHT_METRICS.values())
-    names.update(metric.name for metric in catalog.SELF_METRICS)
+    names.update(metric.daily_family for metric in INSIGHT_METRICS.values())
+    names.update(metric.name for metric in SELF_METRICS)
     return names
 
 
@@ -266,7 +267,7 @@ def test_quality_alerts_use_the_dashboards_healthy_bands_at_both_scopes() -> Non
         metric = rule["labels"]["metric"]
         scope = Scope.PROJECT if rule["labels"]["scope"] == "project" else Scope.CHANNEL
         band = BANDS[metric]
-        family = catalog.REALTIME_METRICS[metric].family(scope)
+        family = REALTIME_METRICS[metric].family(scope)
         comparison = f"{family}{{{JOB}}} {'>' if band.upper else '<'} {band.limit:g}"
         assert rule["expr"].startswith(comparison), rule["alert"]
         assert rule["for"] == DEFAULT.quality_for
@@ -349,8 +350,8 @@ def test_a_panel_is_red_exactly_when_the_alert_on_its_series_holds() -> None:
         for name, rule in rules.items()
         if rule["labels"].get("scope") in ("project", "channel")
     }
-    series["AgoraQuotaNearlyExhausted"] = f"{catalog.QUOTA_USED.name}"
-    series["AgoraWindowsMissed"] = catalog.WINDOWS_MISSED.name
+    series["AgoraQuotaNearlyExhausted"] = f"{QUOTA_USED.name}"
+    series["AgoraWindowsMissed"] = WINDOWS_MISSED.name
     checked = set()
     for title, expr, steps in _coloured_targets():
         for alertname, family in series.items():
@@ -441,7 +442,7 @@ def _demo_day_rule_test(directory: Path) -> Path:
         labels = {"job": "agora-exporter", "instance": "exporter:10042"}
         labels |= {"appid": DEMO_APPID, "product_type": product_type}
         values = _scraped(traffic, product_type, metric)
-        family = catalog.REALTIME_METRICS[metric].family(Scope.PROJECT)
+        family = REALTIME_METRICS[metric].family(Scope.PROJECT)
         selector = ",".join(f'{key}="{value}"' for key, value in labels.items())
         text = " ".join("_" if v is None else repr(v) for v in values)
         groups.append(

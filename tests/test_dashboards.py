@@ -16,8 +16,19 @@ import pytest
 import yaml
 
 from exporter.catalog import calls as calls_catalog
-from exporter.catalog import metrics as catalog
-from exporter.catalog.metrics import Scope
+from exporter.catalog.insight import INSIGHT_METRICS
+from exporter.catalog.own import (
+    API_DURATION,
+    API_REQUESTS,
+    BUILD_INFO,
+    NEWEST_WINDOW_TIMESTAMP,
+    POLL_INTERVAL,
+    QUOTA_LIMIT,
+    QUOTA_USED,
+    SELF_METRICS,
+    WINDOWS_MISSED,
+)
+from exporter.catalog.realtime import REALTIME_METRICS, Scope
 from tools.dashboards import DASHBOARD_CONFIGMAPS_FILE, dashboards, render_all
 from tools.dashboards.calls import DELAY_S
 from tools.dashboards.config import DEFAULT
@@ -55,11 +66,11 @@ def _exprs(panel: dict[str, Any]) -> list[str]:
 
 
 def _catalog_names() -> set[str]:
-    names = {"up", catalog.API_DURATION.name + "_bucket"}
-    for metric in catalog.REALTIME_METRICS.values():
+    names = {"up", API_DURATION.name + "_bucket"}
+    for metric in REALTIME_METRICS.values():
         names.update(metric.families.values())
-    names.update(metric.daily_family for metric in catalog.INSIGHT_METRICS.values())
-    names.update(metric.name for metric in catalog.SELF_METRICS)
+    names.update(metric.daily_family for metric in INSIGHT_METRICS.values())
+    names.update(metric.name for metric in SELF_METRICS)
     names.update(metric.family for metric in calls_catalog.CALL_METRICS.values())
     names.update(metric.name for metric in calls_catalog.CALL_SELF_METRICS)
     return names
@@ -81,10 +92,10 @@ def test_committed_dashboards_and_prometheus_rule_are_what_make_dashboards_rende
 def test_renaming_a_family_in_the_catalog_renames_it_in_every_dashboard(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    metric = catalog.REALTIME_METRICS["videoFreezeRate"]
+    metric = REALTIME_METRICS["videoFreezeRate"]
     families = {**metric.families, Scope.PROJECT: "agora_realtime_renamed_ratio"}
     renamed = dataclasses.replace(metric, families=families)
-    monkeypatch.setitem(catalog.REALTIME_METRICS, "videoFreezeRate", renamed)
+    monkeypatch.setitem(REALTIME_METRICS, "videoFreezeRate", renamed)
     text = json.dumps(dashboards())
     assert "agora_realtime_renamed_ratio" in text
     assert "agora_realtime_video_freeze_ratio" not in text
@@ -145,7 +156,7 @@ def test_every_query_selects_the_exporters_job_and_the_chosen_job_and_instance(u
     definitions = {
         v["name"]: v["definition"] for v in board["templating"]["list"] if "definition" in v
     }
-    assert definitions["job"].startswith(f"label_values({catalog.BUILD_INFO.name}{{{EXPORTER[0]}}}")
+    assert definitions["job"].startswith(f"label_values({BUILD_INFO.name}{{{EXPORTER[0]}}}")
     assert f'{EXPORTER[0]}, job=~"$job"}}' in definitions["instance"]
     queries += [q for name, q in definitions.items() if name not in ("job", "instance")]
     checked = 0
@@ -177,9 +188,9 @@ def test_every_dashboard_notes_the_replay_lag(uid: str) -> None:
 def test_every_quality_panel_draws_its_metrics_healthy_band() -> None:
     by_family = {}
     for name, band in BANDS.items():
-        for family in catalog.REALTIME_METRICS[name].families.values():
+        for family in REALTIME_METRICS[name].families.values():
             by_family[family] = band
-        by_family[catalog.INSIGHT_METRICS[name].daily_family] = band
+        by_family[INSIGHT_METRICS[name].daily_family] = band
     checked = 0
     for board in BOARDS.values():
         for panel in _panels(board):
@@ -221,19 +232,19 @@ def test_the_dashboards_cover_what_the_issue_asks_for() -> None:
 
     overview = reads("agora-overview")
     assert {"agora_realtime_users", "agora_realtime_channels", "agora_daily_users"} <= overview
-    assert {catalog.REALTIME_METRICS[name].family(Scope.PROJECT) for name in BANDS} <= overview
-    assert {catalog.INSIGHT_METRICS[name].daily_family for name in BANDS} <= overview
+    assert {REALTIME_METRICS[name].family(Scope.PROJECT) for name in BANDS} <= overview
+    assert {INSIGHT_METRICS[name].daily_family for name in BANDS} <= overview
     channel = reads("agora-channel")
-    assert {catalog.REALTIME_METRICS[n].family(Scope.CHANNEL) for n in BANDS} <= channel
-    assert {catalog.REALTIME_METRICS[n].family(Scope.USER) for n in BANDS} <= channel
+    assert {REALTIME_METRICS[n].family(Scope.CHANNEL) for n in BANDS} <= channel
+    assert {REALTIME_METRICS[n].family(Scope.USER) for n in BANDS} <= channel
     health = reads("agora-exporter-health")
     self_metrics = {
-        catalog.API_REQUESTS.name,
-        catalog.QUOTA_USED.name,
-        catalog.QUOTA_LIMIT.name,
-        catalog.POLL_INTERVAL.name,
-        catalog.NEWEST_WINDOW_TIMESTAMP.name,
-        catalog.WINDOWS_MISSED.name,
+        API_REQUESTS.name,
+        QUOTA_USED.name,
+        QUOTA_LIMIT.name,
+        POLL_INTERVAL.name,
+        NEWEST_WINDOW_TIMESTAMP.name,
+        WINDOWS_MISSED.name,
     }
     assert self_metrics <= health
     worst = [p for p in _panels(BOARDS["agora-channel"]) if p["title"].startswith("Worst users")]

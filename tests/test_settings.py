@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.catalog.metrics import QUALITY_METRICS, USAGE_METRICS
+from exporter.catalog.realtime import QUALITY_METRICS, USAGE_METRICS
 from exporter.agora.limits import Budget, Plan
 from exporter.settings import ConfigError, Settings, load_settings
 

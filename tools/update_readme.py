@@ -1,11 +1,11 @@
-"""Regenerate the README's metrics table from exporter/catalog/metrics.py (`make docs`)."""
+"""Regenerate the README's metrics table from exporter/catalog/ (`make docs`)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from exporter.catalog.metrics import metrics_table_markdown
+from exporter.catalog.table import metrics_table_markdown
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- metrics-table:start -->", "<!-- metrics-table:end -->"

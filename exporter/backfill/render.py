@@ -3,7 +3,7 @@
 The live ``/metrics`` shows one window per series at a time; this renders every
 stored window instead, each sample stamped with its window's start in Unix
 seconds, under the same family names, HELP texts and labels the collector uses
-(both take them from :mod:`exporter.catalog.metrics` and the series from
+(both take them from :mod:`exporter.catalog` and the series from
 :func:`exporter.scheduling.planner.expand_series`), so imported history lines up with
 live data. The text follows OpenMetrics as promtool reads it::
 
@@ -27,13 +27,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
-from exporter.catalog.metrics import (
-    INSIGHT_METRICS,
-    REALTIME_METRICS,
-    SCOPE_LABELS,
-    Granularity,
-    Scope,
-)
+from exporter.catalog.insight import INSIGHT_METRICS, Granularity
+from exporter.catalog.realtime import REALTIME_METRICS, SCOPE_LABELS, Scope
 from exporter.insight.series import InsightSeries
 from exporter.realtime.series import Series
 

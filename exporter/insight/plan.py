@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from exporter.agora.limits import DAY, MINUTE, Budget, Limits, Plan, limits_for, plans_with_access
-from exporter.catalog.metrics import INSIGHT_USAGE_METRICS, Granularity
+from exporter.catalog.insight import INSIGHT_USAGE_METRICS, Granularity
 from exporter.insight.series import InsightSeries
 from exporter.quota.rules import BudgetPlan
 from exporter.settings import Settings

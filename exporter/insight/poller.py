@@ -26,7 +26,7 @@ from exporter.agora import (
     WindowProblem,
 )
 from exporter.agora.limits import DAY, Limits
-from exporter.catalog.metrics import INSIGHT_METRICS
+from exporter.catalog.insight import INSIGHT_METRICS
 from exporter.insight.schedule import insight_frame
 from exporter.insight.series import InsightSeries
 from exporter.quota.send import Request, Verdict, send

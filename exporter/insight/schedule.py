@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from exporter.agora.limits import DAY, HOUR, Limits
-from exporter.catalog.metrics import Granularity
+from exporter.catalog.insight import Granularity
 from exporter.insight.plan import LATE_WINDOW_S, RETRY_AFTER_S, SLACK_S
 
 REREAD_S = 2 * DAY

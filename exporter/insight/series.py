@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exporter.agora.limits import Budget, Endpoint
-from exporter.catalog.metrics import INSIGHT_METRICS, Granularity, InsightMetric
+from exporter.catalog.insight import INSIGHT_METRICS, Granularity, InsightMetric
 
 
 @dataclass(frozen=True, order=True)

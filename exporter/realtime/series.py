@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exporter.agora.limits import Budget, Endpoint
-from exporter.catalog.metrics import REALTIME_METRICS, RealtimeMetric, Scope
+from exporter.catalog.realtime import REALTIME_METRICS, RealtimeMetric, Scope
 
 MAX_UIDS_PER_REQUEST = 10
 

@@ -22,7 +22,7 @@ from exporter.calls.plan import (
     expand_call_targets,
     plan_calls,
 )
-from exporter.catalog.metrics import REALTIME_METRICS, Scope
+from exporter.catalog.realtime import REALTIME_METRICS, Scope
 from exporter.insight.plan import (
     INSIGHT_BUDGETS,
     expand_insight_series,

@@ -31,8 +31,22 @@ from exporter import __version__
 from exporter.agora.limits import Budget, Limits
 from exporter.calls.collector import call_families
 from exporter.calls.view import EMPTY_CALLS, CallState
-from exporter.catalog import metrics as catalog
-from exporter.catalog.metrics import SCOPE_LABELS, Granularity, Scope
+from exporter.catalog.insight import Granularity
+from exporter.catalog.own import (
+    API_DURATION,
+    API_REQUESTS,
+    BUILD_INFO,
+    DAILY_TIMESTAMP,
+    HOURLY_TIMESTAMP,
+    NEWEST_WINDOW_TIMESTAMP,
+    POLL_INTERVAL,
+    QUOTA_LIMIT,
+    QUOTA_USED,
+    UP,
+    WINDOW_TIMESTAMP,
+    WINDOWS_MISSED,
+)
+from exporter.catalog.realtime import REALTIME_METRICS, SCOPE_LABELS, Scope
 from exporter.insight.view import EMPTY_INSIGHT, InsightState
 from exporter.quota.request_stats import DURATION_BUCKETS, StatsSnapshot
 from exporter.quota.rules import periods
@@ -86,7 +100,7 @@ def _identity_labels(shown: Shown) -> list[str]:
 
 def _realtime_families(data: CollectorInput) -> Iterator[Metric]:
     families: dict[str, GaugeMetricFamily] = {}
-    for metric in catalog.REALTIME_METRICS.values():
+    for metric in REALTIME_METRICS.values():
         for scope in Scope:
             name = metric.family(scope)
             if name is not None:
@@ -94,9 +108,9 @@ def _realtime_families(data: CollectorInput) -> Iterator[Metric]:
                     name, metric.help_text(scope), labels=list(SCOPE_LABELS[scope])
                 )
     shown_at = GaugeMetricFamily(
-        catalog.WINDOW_TIMESTAMP.name,
-        catalog.WINDOW_TIMESTAMP.help,
-        labels=list(catalog.WINDOW_TIMESTAMP.labels),
+        WINDOW_TIMESTAMP.name,
+        WINDOW_TIMESTAMP.help,
+        labels=list(WINDOW_TIMESTAMP.labels),
     )
     lag = {budget: state.lag_s for budget, state in data.budgets.items()}
     for shown in shown_windows(data.series, data.windows, now=data.now, mode=data.mode, lag_s=lag):
@@ -106,9 +120,9 @@ def _realtime_families(data: CollectorInput) -> Iterator[Metric]:
     yield from families.values()
     yield shown_at
     newest = GaugeMetricFamily(
-        catalog.NEWEST_WINDOW_TIMESTAMP.name,
-        catalog.NEWEST_WINDOW_TIMESTAMP.help,
-        labels=list(catalog.NEWEST_WINDOW_TIMESTAMP.labels),
+        NEWEST_WINDOW_TIMESTAMP.name,
+        NEWEST_WINDOW_TIMESTAMP.help,
+        labels=list(NEWEST_WINDOW_TIMESTAMP.labels),
     )
     for shown in newest_windows(data.series, data.windows):
         newest.add_metric(_identity_labels(shown), float(shown.newest_ts))
@@ -118,7 +132,7 @@ def _realtime_families(data: CollectorInput) -> Iterator[Metric]:
 def _insight_families(insight: InsightState) -> Iterator[Metric]:
     """The daily (and hourly) families of the configured insight series, with their ``ts``."""
     granularities = sorted({one.granularity for one in insight.series}, key=lambda g: -g.seconds)
-    stamps = {Granularity.DAY: catalog.DAILY_TIMESTAMP, Granularity.HOUR: catalog.HOURLY_TIMESTAMP}
+    stamps = {Granularity.DAY: DAILY_TIMESTAMP, Granularity.HOUR: HOURLY_TIMESTAMP}
     for granularity in granularities:
         families: dict[str, GaugeMetricFamily] = {}
         for one in insight.series:
@@ -146,16 +160,16 @@ def _insight_families(insight: InsightState) -> Iterator[Metric]:
 def _request_families(stats: StatsSnapshot) -> Iterator[Metric]:
     requests = CounterMetricFamily(
         "agora_exporter_api_requests",
-        catalog.API_REQUESTS.help,
-        labels=list(catalog.API_REQUESTS.labels),
+        API_REQUESTS.help,
+        labels=list(API_REQUESTS.labels),
     )
     for (endpoint, outcome), count in sorted(stats.requests.items()):
         requests.add_metric([endpoint, outcome], float(count))
     yield requests
     durations = HistogramMetricFamily(
-        catalog.API_DURATION.name,
-        catalog.API_DURATION.help,
-        labels=list(catalog.API_DURATION.labels),
+        API_DURATION.name,
+        API_DURATION.help,
+        labels=list(API_DURATION.labels),
     )
     for endpoint, histogram in sorted(stats.durations.items()):
         cumulative, buckets = 0, []
@@ -165,23 +179,19 @@ def _request_families(stats: StatsSnapshot) -> Iterator[Metric]:
         buckets.append(("+Inf", float(histogram.count)))
         durations.add_metric([endpoint], buckets, histogram.total_s)
     yield durations
-    up = GaugeMetricFamily(catalog.UP.name, catalog.UP.help, labels=list(catalog.UP.labels))
+    up = GaugeMetricFamily(UP.name, UP.help, labels=list(UP.labels))
     for appid, is_up in sorted(stats.up.items()):
         up.add_metric([appid], 1.0 if is_up else 0.0)
     yield up
 
 
 def _quota_families(data: CollectorInput) -> Iterator[Metric]:
-    limit = GaugeMetricFamily(
-        catalog.QUOTA_LIMIT.name, catalog.QUOTA_LIMIT.help, labels=list(catalog.QUOTA_LIMIT.labels)
-    )
-    used = GaugeMetricFamily(
-        catalog.QUOTA_USED.name, catalog.QUOTA_USED.help, labels=list(catalog.QUOTA_USED.labels)
-    )
+    limit = GaugeMetricFamily(QUOTA_LIMIT.name, QUOTA_LIMIT.help, labels=list(QUOTA_LIMIT.labels))
+    used = GaugeMetricFamily(QUOTA_USED.name, QUOTA_USED.help, labels=list(QUOTA_USED.labels))
     interval = GaugeMetricFamily(
-        catalog.POLL_INTERVAL.name,
-        catalog.POLL_INTERVAL.help,
-        labels=list(catalog.POLL_INTERVAL.labels),
+        POLL_INTERVAL.name,
+        POLL_INTERVAL.help,
+        labels=list(POLL_INTERVAL.labels),
     )
     for budget, state in sorted(data.budgets.items()):
         for period, _, cap in periods(state.limits):
@@ -189,14 +199,10 @@ def _quota_families(data: CollectorInput) -> Iterator[Metric]:
             used.add_metric([budget.value, period], float(state.used.get(period, 0)))
         interval.add_metric([budget.value], float(state.interval_s))
     yield from (limit, used, interval)
-    missed = CounterMetricFamily(
-        "agora_exporter_windows_missed", catalog.WINDOWS_MISSED.help, labels=[]
-    )
+    missed = CounterMetricFamily("agora_exporter_windows_missed", WINDOWS_MISSED.help, labels=[])
     missed.add_metric([], float(data.windows_missed_total))
     yield missed
-    build = GaugeMetricFamily(
-        catalog.BUILD_INFO.name, catalog.BUILD_INFO.help, labels=list(catalog.BUILD_INFO.labels)
-    )
+    build = GaugeMetricFamily(BUILD_INFO.name, BUILD_INFO.help, labels=list(BUILD_INFO.labels))
     build.add_metric([__version__, platform.python_version()], 1.0)
     yield build
 

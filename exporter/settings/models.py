@@ -14,7 +14,7 @@ from pydantic import (
     field_validator,
 )
 
-from exporter.catalog.metrics import PRODUCT_TYPES, QUALITY_METRICS, USAGE_METRICS
+from exporter.catalog.realtime import PRODUCT_TYPES, QUALITY_METRICS, USAGE_METRICS
 from exporter.agora.limits import Plan
 from exporter.settings.fields import (
     BudgetKey,

@@ -12,7 +12,7 @@ from exporter.agora.limits import Budget, Plan, limits_for
 from exporter.calls.frames import Frame, details_frame, is_done, list_frame, next_list_cursor
 from exporter.calls.plan import CallTarget
 from exporter.catalog import calls as catalog
-from exporter.catalog.metrics import metrics_table_markdown
+from exporter.catalog.table import metrics_table_markdown
 from exporter.scheduling.planner import make_plan, render_plan
 from exporter.settings import Settings, load_settings
 from exporter.store.calls import TrackedCall

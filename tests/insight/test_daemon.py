@@ -14,7 +14,8 @@ import yaml
 
 from exporter.agora.limits import Budget
 from exporter.app import build_app
-from exporter.catalog.metrics import INSIGHT_METRICS, QUALITY_METRICS, Granularity
+from exporter.catalog.insight import INSIGHT_METRICS, Granularity
+from exporter.catalog.realtime import QUALITY_METRICS
 from exporter.insight.plan import INSIGHT_BUDGETS
 from exporter.settings import Settings, load_settings
 from exporter.simulator import Simulator

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from exporter.agora.limits import DAY, HOUR, Budget, Plan, limits_for
-from exporter.catalog.metrics import INSIGHT_USAGE_METRICS, Granularity
+from exporter.catalog.insight import INSIGHT_USAGE_METRICS, Granularity
 from exporter.insight.plan import SLACK_S, expand_insight_series
 from exporter.insight.schedule import (
     GRID_TOLERANCE_S,

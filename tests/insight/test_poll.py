@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from exporter.agora.limits import DAY, HOUR, Budget, Endpoint
-from exporter.catalog.metrics import INSIGHT_METRICS, INSIGHT_USAGE_METRICS, QUALITY_METRICS
+from exporter.catalog.insight import INSIGHT_METRICS, INSIGHT_USAGE_METRICS
+from exporter.catalog.realtime import QUALITY_METRICS
 from exporter.insight.plan import SLACK_S
 from exporter.insight.series import InsightSeries
 from exporter.quota.series_poller import PollStatus

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from exporter.agora import AgoraClient
 from exporter.agora.limits import Budget, Plan, limits_for
-from exporter.catalog.metrics import Scope
+from exporter.catalog.realtime import Scope
 from exporter.quota.context import PollContext
 from exporter.quota.error_rules import AUTH_PAUSE_S, BACKOFF_S
 from exporter.quota.request_stats import RuntimeStats

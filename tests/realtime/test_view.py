@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from exporter.agora.limits import Budget
-from exporter.catalog.metrics import Scope
+from exporter.catalog.realtime import Scope
 from exporter.realtime.series import Series
 from exporter.realtime.view import Mode, shown_windows
 from tests.windowdata import FakeSeriesWindows, FakeWindowSource

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from exporter.agora.limits import Budget, Plan
-from exporter.catalog.metrics import QUALITY_METRICS, Scope
+from exporter.catalog.realtime import QUALITY_METRICS, Scope
 from exporter.realtime.series import Series
 from exporter.scheduling.planner import PollPlan, expand_series, make_plan, render_plan
 from exporter.settings import Settings, load_settings

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter import __version__
 from exporter.agora.limits import Budget, Plan, limits_for
-from exporter.catalog.metrics import Scope
+from exporter.catalog.realtime import Scope
 from exporter.quota.request_stats import RuntimeStats
 from exporter.realtime.series import Series
 from exporter.realtime.view import Mode

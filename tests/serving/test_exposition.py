@@ -18,7 +18,7 @@ import pytest
 
 from exporter.agora.limits import Budget, Plan, limits_for
 from exporter.calls.view import EMPTY_CALLS, CallState
-from exporter.catalog.metrics import Scope
+from exporter.catalog.realtime import Scope
 from exporter.quota.request_stats import RuntimeStats
 from exporter.realtime.series import Series
 from exporter.realtime.view import Mode

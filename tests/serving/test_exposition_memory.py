@@ -8,7 +8,7 @@ import tracemalloc
 import weakref
 from pathlib import Path
 
-from exporter.catalog.metrics import Scope
+from exporter.catalog.realtime import Scope
 from exporter.realtime.series import Series
 from exporter.serving.exposition import Exposition
 from exporter.store import Store

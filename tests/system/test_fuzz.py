@@ -31,7 +31,7 @@ from pydantic import SecretStr
 
 from exporter.agora import AgoraClient, AgoraError
 from exporter.agora.limits import DAY, MINUTE, Budget, Limits, Plan, limits_for
-from exporter.catalog.metrics import QUALITY_METRICS, USAGE_METRICS, Scope
+from exporter.catalog.realtime import QUALITY_METRICS, USAGE_METRICS, Scope
 from exporter.quota.context import PollContext
 from exporter.quota.request_stats import RuntimeStats
 from exporter.quota.rules import is_gap_free, next_free_slot, periods

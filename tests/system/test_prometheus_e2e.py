@@ -33,7 +33,7 @@ import yaml
 from exporter.agora.limits import Budget
 from exporter.app import App, build_app
 from exporter.catalog import calls as calls_catalog
-from exporter.catalog import metrics as catalog
+from exporter.catalog.insight import INSIGHT_METRICS
 from exporter.cli.demo import (
     DEMO_APPID,
     DEMO_CUSTOMER_ID,
@@ -202,7 +202,7 @@ def _expected_families(settings: Settings) -> set[str]:
     every call family a panel reads when calls are on."""
     names = {one.family for one in make_plan(settings).series}
     if any(app.insight.enabled for app in settings.apps):
-        names.add(catalog.INSIGHT_METRICS["userCount"].daily_family)
+        names.add(INSIGHT_METRICS["userCount"].daily_family)
     if any(app.calls.enabled for app in settings.apps):
         call_families = {metric.family for metric in calls_catalog.CALL_METRICS.values()}
         call_families |= {one.name for one in calls_catalog.CALL_SELF_METRICS}

@@ -13,8 +13,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from exporter.catalog import metrics as catalog
-from exporter.catalog.metrics import Scope
+from exporter.catalog.own import (
+    API_REQUESTS,
+    NEWEST_WINDOW_TIMESTAMP,
+    POLL_INTERVAL,
+    QUOTA_LIMIT,
+    QUOTA_USED,
+    UP,
+    WINDOWS_MISSED,
+)
+from exporter.catalog.realtime import REALTIME_METRICS, Scope
 from tools.dashboards.config import Config
 
 Rule = dict[str, Any]
@@ -145,11 +153,11 @@ def _quality_summary(config: Config, metric: str, channel: bool) -> str:
 def _quality_alert(config: Config, metric: str, name: str, what: str, scope: Scope) -> Rule:
     band = config.bands()[metric]
     channel = scope == Scope.CHANNEL
-    family = catalog.REALTIME_METRICS[metric].family(scope)
+    family = REALTIME_METRICS[metric].family(scope)
     expr = f"{family}{{{config.job_selector}}} {band.comparison()}"
     where = "app {{ $labels.appid }}"
     if channel:
-        users = catalog.REALTIME_METRICS["userCount"].family(Scope.CHANNEL)
+        users = REALTIME_METRICS["userCount"].family(Scope.CHANNEL)
         expr += (
             "\nunless on (job, instance, appid, product_type, cname)"
             f" {users}{{{config.job_selector}}} < {config.channel_min_users}\n"
@@ -190,8 +198,8 @@ def quality_rules(config: Config) -> list[Rule]:
 
 def _records(config: Config) -> list[Rule]:
     job = config.job_selector
-    used, limit = catalog.QUOTA_USED.name, catalog.QUOTA_LIMIT.name
-    newest = catalog.NEWEST_WINDOW_TIMESTAMP.name
+    used, limit = QUOTA_USED.name, QUOTA_LIMIT.name
+    newest = NEWEST_WINDOW_TIMESTAMP.name
     return [
         {"record": QUOTA_RATIO, "expr": f"{used}{{{job}}} / {limit}{{{job}}}"},
         {
@@ -218,7 +226,7 @@ def _exporter_down(config: Config) -> Rule:
 
 
 def _credentials_refused(config: Config) -> Rule:
-    requests = catalog.API_REQUESTS.name
+    requests = API_REQUESTS.name
     return _alert(
         config,
         "AgoraCredentialsRefused",
@@ -238,7 +246,7 @@ def _polls_failing(config: Config) -> Rule:
     return _alert(
         config,
         "AgoraPollsFailing",
-        f"{catalog.UP.name}{{{config.job_selector}}} == 0",
+        f"{UP.name}{{{config.job_selector}}} == 0",
         "15m",
         {"severity": "warning"},
         "Polls of an Agora app keep failing.",
@@ -263,7 +271,7 @@ def _quota(config: Config) -> Rule:
 
 
 def _stale(config: Config) -> Rule:
-    interval = catalog.POLL_INTERVAL.name
+    interval = POLL_INTERVAL.name
     return _alert(
         config,
         "AgoraDataStale",
@@ -280,7 +288,7 @@ def _stale(config: Config) -> Rule:
 
 
 def _windows_missed(config: Config) -> Rule:
-    missed = catalog.WINDOWS_MISSED.name
+    missed = WINDOWS_MISSED.name
     return _alert(
         config,
         "AgoraWindowsMissed",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from exporter.catalog import calls as calls_catalog
-from exporter.catalog import metrics as catalog
-from exporter.catalog.metrics import Scope
+from exporter.catalog.own import WINDOW_TIMESTAMP
+from exporter.catalog.realtime import Scope
 from tools.dashboards.calls import calls_row, uid_variable
 from tools.dashboards.config import Config
 from tools.dashboards.families import (
@@ -37,7 +37,7 @@ WORST = 10
 def variables(f: Filters) -> list[Json]:
     # Real-time channels of the chosen product types, and inspected calls' channels
     # (call families have no product_type: the empty alternative lets them in).
-    shown = f"{catalog.WINDOW_TIMESTAMP.name}|{calls_catalog.SAMPLE_TIMESTAMP.name}"
+    shown = f"{WINDOW_TIMESTAMP.name}|{calls_catalog.SAMPLE_TIMESTAMP.name}"
     return [
         datasource_variable(),
         *exporter_variables(f),

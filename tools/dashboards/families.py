@@ -1,6 +1,6 @@
 """The catalog families the dashboards read, the filters every query shares, the notes.
 
-Names come from :mod:`exporter.catalog.metrics` only: a family renamed there is renamed
+Names come from :mod:`exporter.catalog` only: a family renamed there is renamed
 in every dashboard at the next ``make dashboards``, and a metric added there
 without a band in :meth:`tools.dashboards.config.Config.bands` stops the build.
 """
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter.catalog import metrics as catalog
-from exporter.catalog.metrics import Scope
+from exporter.catalog.insight import INSIGHT_METRICS
+from exporter.catalog.own import BUILD_INFO, UP, WINDOW_TIMESTAMP
+from exporter.catalog.realtime import QUALITY_METRICS, REALTIME_METRICS, Scope
 from tools.dashboards.config import DEFAULT, Config
 from tools.dashboards.grafana import Band, Json, query_variable
 
@@ -33,7 +34,7 @@ REPLAY_NOTE = (
 
 def realtime(api_name: str, scope: Scope = Scope.PROJECT) -> str:
     """The family of a real-time API metric at one scope."""
-    family = catalog.REALTIME_METRICS[api_name].family(scope)
+    family = REALTIME_METRICS[api_name].family(scope)
     if family is None:
         raise KeyError(f"{api_name} has no {scope} family in the catalog")
     return family
@@ -41,21 +42,21 @@ def realtime(api_name: str, scope: Scope = Scope.PROJECT) -> str:
 
 def daily(api_name: str) -> str:
     """The daily family of a Data Insights metric."""
-    return catalog.INSIGHT_METRICS[api_name].daily_family
+    return INSIGHT_METRICS[api_name].daily_family
 
 
 def quality_metrics() -> tuple[str, ...]:
     """The real-time quality metrics, each with its band (KeyError if one is missing)."""
     bands = DEFAULT.bands()
-    for name in catalog.QUALITY_METRICS:
+    for name in QUALITY_METRICS:
         if name not in bands or name not in TITLES:
             raise KeyError(f"add a healthy band to Config.bands and a title to {__name__}: {name}")
-    return catalog.QUALITY_METRICS
+    return QUALITY_METRICS
 
 
 def quality_description(api_name: str, scope: Scope, band: Band) -> str:
     """A panel description: what the rate means, its band, where it comes from."""
-    metric = catalog.REALTIME_METRICS[api_name]
+    metric = REALTIME_METRICS[api_name]
     return (
         f"{metric.help_text(scope)} Band: {band.describe()} "
         "(Agora's console and integrations; its alert fires beyond it)."
@@ -100,7 +101,7 @@ class Filters:
 
 def exporter_variables(filters: Filters) -> list[Json]:
     """``job`` and ``instance``: the exporters the job selector finds, one per Agora account."""
-    build = catalog.BUILD_INFO.name
+    build = BUILD_INFO.name
     job = filters.config.job_selector
     return [
         query_variable(
@@ -122,14 +123,14 @@ def app_variables(filters: Filters) -> list[Json]:
         query_variable(
             "appid",
             "App ID",
-            f"{catalog.UP.name}{{{filters.exporter}}}",
+            f"{UP.name}{{{filters.exporter}}}",
             "appid",
             "Agora App IDs the exporter polls.",
         ),
         query_variable(
             "product_type",
             "Product type",
-            f"{catalog.WINDOW_TIMESTAMP.name}{{{filters.app}}}",
+            f"{WINDOW_TIMESTAMP.name}{{{filters.app}}}",
             "product_type",
             "Native (mobile and desktop SDKs) or WebRTC (Web SDK).",
         ),

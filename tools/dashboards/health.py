@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from exporter.catalog import metrics as catalog
+from exporter.catalog.own import (
+    API_DURATION,
+    API_REQUESTS,
+    BUILD_INFO,
+    DAILY_TIMESTAMP,
+    NEWEST_WINDOW_TIMESTAMP,
+    POLL_INTERVAL,
+    QUOTA_LIMIT,
+    QUOTA_USED,
+    UP,
+    WINDOW_TIMESTAMP,
+    WINDOWS_MISSED,
+)
 from tools.dashboards.config import Config
 from tools.dashboards.families import REPLAY_NOTE, Filters, app_variables, exporter_variables
 from tools.dashboards.grafana import (
@@ -49,8 +61,8 @@ def _state_panels(f: Filters) -> list[Json]:
         ),
         stat(
             "Last poll per app",
-            f"{catalog.UP.help} ({catalog.UP.name})",
-            [Query(f"{catalog.UP.name}{{{f.app}}}", "{{appid}}")],
+            f"{UP.help} ({UP.name})",
+            [Query(f"{UP.name}{{{f.app}}}", "{{appid}}")],
             unit="none",
             steps=UP_STEPS,
             mappings=UP_DOWN,
@@ -60,8 +72,8 @@ def _state_panels(f: Filters) -> list[Json]:
 
 
 def _age_panels(f: Filters) -> list[Json]:
-    newest, shown = catalog.NEWEST_WINDOW_TIMESTAMP.name, catalog.WINDOW_TIMESTAMP.name
-    missed = catalog.WINDOWS_MISSED.name
+    newest, shown = NEWEST_WINDOW_TIMESTAMP.name, WINDOW_TIMESTAMP.name
+    missed = WINDOWS_MISSED.name
     return [
         stat(
             "Replay lag",
@@ -77,15 +89,15 @@ def _age_panels(f: Filters) -> list[Json]:
         ),
         stat(
             "Windows missed",
-            f"{catalog.WINDOWS_MISSED.help} Over the dashboard's time range.",
+            f"{WINDOWS_MISSED.help} Over the dashboard's time range.",
             [Query(f"sum(increase({missed}{{{f.exporter}}}[$__range]))")],
             unit="short",
             band=MISSED,
         ),
         stat(
             "Version",
-            f"{catalog.BUILD_INFO.help} ({catalog.BUILD_INFO.name})",
-            [Query(f"{catalog.BUILD_INFO.name}{{{f.exporter}}}", "{{version}}")],
+            f"{BUILD_INFO.help} ({BUILD_INFO.name})",
+            [Query(f"{BUILD_INFO.name}{{{f.exporter}}}", "{{version}}")],
             unit="none",
             text_mode="name",
         ),
@@ -93,14 +105,14 @@ def _age_panels(f: Filters) -> list[Json]:
 
 
 def _request_panels(f: Filters) -> list[Json]:
-    requests, duration = catalog.API_REQUESTS.name, catalog.API_DURATION.name
+    requests, duration = API_REQUESTS.name, API_DURATION.name
     rate = f"rate({requests}{{{f.exporter}}}[$__rate_interval])"
     buckets = f"rate({duration}_bucket{{{f.exporter}}}[$__rate_interval])"
     return [
         row("Requests to the Agora API"),
         timeseries(
             "Requests by outcome",
-            f"{catalog.API_REQUESTS.help} Anything but success is an error class with its "
+            f"{API_REQUESTS.help} Anything but success is an error class with its "
             "own retry policy (see the README).",
             [Query(f"sum by (outcome) ({rate})", "{{outcome}}")],
             unit="reqps",
@@ -108,14 +120,14 @@ def _request_panels(f: Filters) -> list[Json]:
         ),
         timeseries(
             "Requests by endpoint",
-            f"{catalog.API_REQUESTS.help} Per endpoint, all outcomes.",
+            f"{API_REQUESTS.help} Per endpoint, all outcomes.",
             [Query(f"sum by (endpoint) ({rate})", "{{endpoint}}")],
             unit="reqps",
             stack=True,
         ),
         timeseries(
             "Request duration",
-            f"{catalog.API_DURATION.help} Median and 95th percentile per endpoint.",
+            f"{API_DURATION.help} Median and 95th percentile per endpoint.",
             [
                 Query(
                     f"histogram_quantile({q}, sum by (le, endpoint) ({buckets}))",
@@ -127,8 +139,8 @@ def _request_panels(f: Filters) -> list[Json]:
         ),
         timeseries(
             "Poll interval per budget",
-            f"{catalog.POLL_INTERVAL.help} Derived from the plan's quota at start.",
-            [Query(f"{catalog.POLL_INTERVAL.name}{{{f.exporter}}}", "{{budget}}")],
+            f"{POLL_INTERVAL.help} Derived from the plan's quota at start.",
+            [Query(f"{POLL_INTERVAL.name}{{{f.exporter}}}", "{{budget}}")],
             unit="s",
         ),
     ]
@@ -136,12 +148,12 @@ def _request_panels(f: Filters) -> list[Json]:
 
 def _quota_panels(f: Filters) -> list[Json]:
     band = f.config.quota_band()
-    used, limit = catalog.QUOTA_USED.name, catalog.QUOTA_LIMIT.name
+    used, limit = QUOTA_USED.name, QUOTA_LIMIT.name
     return [
         row("Quota"),
         timeseries(
             "Quota used against limit",
-            f"{catalog.QUOTA_USED.help} Divided by the limit, per budget and period; "
+            f"{QUOTA_USED.help} Divided by the limit, per budget and period; "
             f"AgoraQuotaNearlyExhausted fires above {band.limit:.0%} of the day.",
             [
                 Query(
@@ -165,9 +177,9 @@ def _quota_panels(f: Filters) -> list[Json]:
 
 
 def _freshness_panels(f: Filters) -> list[Json]:
-    newest, daily = catalog.NEWEST_WINDOW_TIMESTAMP.name, catalog.DAILY_TIMESTAMP.name
-    interval = f'{catalog.POLL_INTERVAL.name}{{{f.exporter}, budget="realtime"}}'
-    missed = catalog.WINDOWS_MISSED.name
+    newest, daily = NEWEST_WINDOW_TIMESTAMP.name, DAILY_TIMESTAMP.name
+    interval = f'{POLL_INTERVAL.name}{{{f.exporter}, budget="realtime"}}'
+    missed = WINDOWS_MISSED.name
     return [
         row("Freshness"),
         timeseries(
@@ -183,7 +195,7 @@ def _freshness_panels(f: Filters) -> list[Json]:
         ),
         timeseries(
             "Windows missed per hour",
-            catalog.WINDOWS_MISSED.help,
+            WINDOWS_MISSED.help,
             [Query(f"increase({missed}{{{f.exporter}}}[1h])", "{{instance}}")],
             unit="short",
         ),

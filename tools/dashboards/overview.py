@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from exporter.catalog import metrics as catalog
-from exporter.catalog.metrics import Scope
+from exporter.catalog.own import DAILY_TIMESTAMP, WINDOW_TIMESTAMP
+from exporter.catalog.realtime import Scope
 from tools.dashboards.config import Config
 from tools.dashboards.families import (
     REPLAY_NOTE,
@@ -39,7 +39,7 @@ def variables(f: Filters) -> list[Json]:
 
 def _usage_panels(f: Filters) -> list[Json]:
     users, channels = realtime("userCount"), realtime("channelCount")
-    lag = f"max(time() - {catalog.WINDOW_TIMESTAMP.name}{{{f.series}}})"
+    lag = f"max(time() - {WINDOW_TIMESTAMP.name}{{{f.series}}})"
     return [
         row("Real-time usage (replayed 20 s windows)"),
         stat(
@@ -121,13 +121,13 @@ def _per_app(f: Filters, metrics: dict[str, str]) -> list[Query]:
 
 
 def _daily_usage_panels(f: Filters) -> list[Json]:
-    day_shown = f"max({catalog.DAILY_TIMESTAMP.name}{{{f.app}}}) * 1000"
+    day_shown = f"max({DAILY_TIMESTAMP.name}{{{f.app}}}) * 1000"
     return [
         row("Daily usage and quality (Data Insights, latest published day)"),
         stat(
             "Day shown",
             "Start of the day the daily panels show, as Agora stamps it "
-            f"({catalog.DAILY_TIMESTAMP.name}); Agora publishes a day 6-12 h after it ends.",
+            f"({DAILY_TIMESTAMP.name}); Agora publishes a day 6-12 h after it ends.",
             [Query(day_shown)],
             unit="dateTimeAsIso",
             size=(6, 4),
