@@ -89,7 +89,7 @@ class Rig:
 
     def sent(self, budget: Budget) -> list[float]:
         """Ledger entries of the last 24 h."""
-        return self.store.request_times(budget.value, self.clock() - DAY)
+        return self.store.ledger.times(budget.value, self.clock() - DAY)
 
 
 @contextmanager

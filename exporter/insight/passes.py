@@ -153,7 +153,7 @@ class InsightPasses:
         if not late or again is None or again > now:
             return None
         # Retries may spend the headroom, never more than the daily limit.
-        used = len(self._store.request_times(budget.value, now - DAY))
+        used = len(self._store.ledger.times(budget.value, now - DAY))
         if used + len(late) > budget_plan.limits.per_day:
             return None
         return False, late
@@ -164,7 +164,7 @@ class InsightPasses:
         with self._state_lock:
             if budget not in self._last_pass:
                 # After a restart the ledger tells when this budget last spent.
-                sent = self._store.request_times(budget.value, now - DAY)
+                sent = self._store.ledger.times(budget.value, now - DAY)
                 self._last_pass[budget] = sent[-1] if sent else None
             last = self._last_pass[budget]
         days = [ts for one in series if one.daily and (ts := self._newest(one)) is not None]

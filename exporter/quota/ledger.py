@@ -70,9 +70,9 @@ class Ledger:
         """Record one request now if every period allows it (None), else the free slot."""
         with self._lock:
             now = self._clock()
-            slot = free_slot(self._store.request_times(budget.value, now - DAY), now, limits)
+            slot = free_slot(self._store.ledger.times(budget.value, now - DAY), now, limits)
             if slot <= now:
-                self._store.record_request(budget.value, endpoint, now)
+                self._store.ledger.record(budget.value, endpoint, now)
                 return None
             return slot
 

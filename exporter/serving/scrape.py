@@ -64,7 +64,7 @@ class ScrapeSource:
         for budget, budget_plan in self.plan.budgets.items():
             if budget_plan.series == 0:
                 continue
-            sent = self.store.request_times(budget.value, now - DAY)
+            sent = self.store.ledger.times(budget.value, now - DAY)
             used = {
                 name: used_since(sent, now - length)
                 for name, length, _ in periods(budget_plan.limits)

@@ -9,7 +9,6 @@ SQLite.
 
 from __future__ import annotations
 
-import bisect
 import math
 import sqlite3
 import threading
@@ -27,6 +26,7 @@ from exporter.store.data import (
     check_rows,
 )
 from exporter.store.insight import InsightTable
+from exporter.store.ledger import LedgerTable
 from exporter.store.loading import EVERYTHING, NULL_UID, read_windows
 from exporter.store.opening import connect, prepare_dir, schema_version
 from exporter.store.schema import (
@@ -39,7 +39,6 @@ from exporter.store.schema import (
 from exporter.timing.clock import Clock, system_clock
 
 BUSY_TIMEOUT_MS = 5000
-LEDGER_KEEP_S = 86400 + 60
 WINDOW_SLACK_S = 600
 
 
@@ -69,10 +68,11 @@ class Store:
         self._ids: dict[str, int] = {}
         self._cursors: dict[str, int] = {}
         self._series: dict[str, SeriesData] = {}
-        self._ledger: dict[str, list[float]] = {}
         self._missed = 0
         self._published: StoreSnapshot | None = None
         self._conn: sqlite3.Connection | None = None
+        self.ledger = LedgerTable(transaction=self._transaction, write_lock=self._write_lock)
+        """Send times of the last day's requests, per budget: the quota's memory."""
         self.insight = InsightTable(transaction=self._transaction, write_lock=self._write_lock)
         """Data Insights points and accepted metric names (same file, same rules)."""
         self.calls = CallTable(transaction=self._transaction, write_lock=self._write_lock)
@@ -154,10 +154,7 @@ class Store:
             self._series[key] = EMPTY_SERIES
             if cursor is not None:
                 self._cursors[key] = cursor
-        since = self._clock() - LEDGER_KEEP_S
-        ledger = conn.execute("SELECT budget, at FROM ledger WHERE at >= ? ORDER BY at", (since,))
-        for budget, at in ledger:
-            self._ledger.setdefault(budget, []).append(at)
+        self.ledger.load(conn, self._clock())
         self._series.update(read_windows(conn, keys, oldest=self._memory_oldest()))
         self.insight.load(conn)
         self.calls.load(conn)
@@ -221,33 +218,6 @@ class Store:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    # --- ledger --------------------------------------------------------------
-
-    def record_request(self, budget: str, endpoint: str, at: float) -> None:
-        """Record a request about to be sent; committed (and synced) before returning."""
-        budget, at = str(budget), float(at)
-        with self._write_lock:
-            with self._transaction("recording a request", durable=True) as tx:
-                tx.execute(
-                    "INSERT INTO ledger (at, budget, endpoint) VALUES (?, ?, ?)",
-                    (at, budget, str(endpoint)),
-                )
-            with self._mem_lock:
-                bisect.insort(self._ledger.setdefault(budget, []), at)
-
-    def request_times(self, budget: str, since: float) -> list[float]:
-        """Send times of ``budget``'s requests strictly after ``since``, ascending."""
-        with self._mem_lock:
-            times = self._ledger.get(str(budget))
-            if not times:
-                return []
-            return times[bisect.bisect_right(times, since) :]
-
-    def ledger_budgets(self) -> list[str]:
-        """Budgets with requests in the ledger (the last 24 h), sorted."""
-        with self._mem_lock:
-            return sorted(budget for budget, times in self._ledger.items() if times)
 
     # --- series --------------------------------------------------------------
 
@@ -316,7 +286,6 @@ class Store:
         """
         oldest_window = math.ceil(now - self._horizon_s - WINDOW_SLACK_S)
         oldest_in_memory = self._memory_oldest(now)
-        oldest_request = now - LEDGER_KEEP_S
         with self._write_lock:
             changed: dict[str, SeriesData] = {}
             for key, data in self._series.items():
@@ -324,18 +293,15 @@ class Store:
                 if kept is not data:
                     changed[key] = kept
             with self._transaction("pruning old windows and requests") as tx:
-                tx.execute("DELETE FROM ledger WHERE at < ?", (oldest_request,))
+                self.ledger.prune(tx, now)
                 # memory no longer tells which series have old rows: ask each one
                 tx.executemany(
                     "DELETE FROM windows WHERE series_id = ? AND ts < ?",
                     [(series_id, oldest_window) for series_id in self._ids.values()],
                 )
+            self.ledger.forget_pruned(now)
             with self._mem_lock:
                 self._series.update(changed)
-                for budget, times in list(self._ledger.items()):
-                    del times[: bisect.bisect_left(times, oldest_request)]
-                    if not times:
-                        del self._ledger[budget]
                 if changed:
                     self._published = None
 

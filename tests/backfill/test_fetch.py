@@ -57,7 +57,7 @@ class FetchRig:
 
     def ledger(self, budget: Budget) -> list[float]:
         with Store(self.base / "state", clock=self.clock) as store:
-            return store.request_times(budget.value, self.clock() - DAY)
+            return store.ledger.times(budget.value, self.clock() - DAY)
 
 
 @pytest.fixture

@@ -412,7 +412,7 @@ def test_a_plain_backfill_runs_beside_a_live_daemon_and_fetch_is_refused(
         config_file = write_config(tmp_path / "agora.yml", config)
         out = tmp_path / "live.om"
         with running_app(config) as app:
-            wait_until(app.is_ready, timeout_s=30, what="the daemon's first poll round")
+            wait_until(app.source.is_ready, timeout_s=30, what="the daemon's first poll round")
             code, err = backfill(capsys, f"--config.file={config_file}", f"--out={out}")
             assert code == 0, err
             assert parse_export(out.read_text())

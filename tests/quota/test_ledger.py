@@ -62,15 +62,15 @@ def test_take_records_the_request_before_returning(tmp_path: Path) -> None:
     ledger, store = _ledger(tmp_path, clock, waits)
     with store:
         assert ledger.take(Budget.REALTIME, "realtime_usage", PER_MINUTE, max_wait_s=5) is None
-        assert store.request_times("realtime", 0) == [T0]
+        assert store.ledger.times("realtime", 0) == [T0]
 
 
 def test_take_waits_for_a_slot_that_frees_soon(tmp_path: Path) -> None:
     clock, waits = FakeClock(T0), []
     ledger, store = _ledger(tmp_path, clock, waits)
     with store:
-        store.record_request("realtime", "realtime_usage", T0 - 58)
-        store.record_request("realtime", "realtime_usage", T0 - 50)
+        store.ledger.record("realtime", "realtime_usage", T0 - 58)
+        store.ledger.record("realtime", "realtime_usage", T0 - 50)
         assert ledger.take(Budget.REALTIME, "realtime_usage", PER_MINUTE, max_wait_s=5) is None
         assert waits == [pytest.approx(2 + PERIOD_MARGIN_S)]
 
@@ -79,12 +79,12 @@ def test_take_gives_the_slot_back_when_it_is_further_off_than_the_wait(tmp_path:
     clock, waits = FakeClock(T0), []
     ledger, store = _ledger(tmp_path, clock, waits)
     with store:
-        store.record_request("realtime", "realtime_usage", T0 - 10)
-        store.record_request("realtime", "realtime_usage", T0 - 5)
+        store.ledger.record("realtime", "realtime_usage", T0 - 10)
+        store.ledger.record("realtime", "realtime_usage", T0 - 5)
         slot = ledger.take(Budget.REALTIME, "realtime_usage", PER_MINUTE, max_wait_s=5)
         assert slot == pytest.approx(T0 + 50 + PERIOD_MARGIN_S)
         assert waits == []
-        assert len(store.request_times("realtime", 0)) == 2
+        assert len(store.ledger.times("realtime", 0)) == 2
 
 
 def test_threads_sharing_a_ledger_never_take_more_than_the_limit(tmp_path: Path) -> None:
@@ -102,4 +102,4 @@ def test_threads_sharing_a_ledger_never_take_more_than_the_limit(tmp_path: Path)
         for thread in threads:
             thread.join()
         assert taken.count(None) == 2
-        assert len(store.request_times("realtime", 0)) == 2
+        assert len(store.ledger.times("realtime", 0)) == 2

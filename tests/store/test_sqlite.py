@@ -73,17 +73,17 @@ def test_a_missing_state_dir_is_created_with_a_wal_database(tmp_path: Path) -> N
 
 def test_everything_survives_close_and_reopen(tmp_path: Path, clock: FakeClock) -> None:
     with Store(tmp_path, clock=clock) as store:
-        store.record_request("realtime", "realtime_usage", NOW - 30.5)
-        store.record_request("realtime", "realtime_quality", NOW - 10.25)
-        store.record_request("insight_usage", "insight_usage", NOW - 5.0)
+        store.ledger.record("realtime", "realtime_usage", NOW - 30.5)
+        store.ledger.record("realtime", "realtime_quality", NOW - 10.25)
+        store.ledger.record("insight_usage", "insight_usage", NOW - 5.0)
         store.commit_poll("a", rows(NOW - 200, 5), cursor=NOW - 100, missed_windows=3)
         store.commit_poll("b", rows(NOW - 200, 2, uid=7) + rows(NOW - 200, 2), cursor=NOW - 160)
         store.commit_poll("never-fetched", [], cursor=NOW - 60, missed_windows=4)
         before = store.snapshot()
     with Store(tmp_path, clock=clock) as again:
-        assert again.request_times("realtime", 0) == [NOW - 30.5, NOW - 10.25]
-        assert again.request_times("insight_usage", 0) == [NOW - 5.0]
-        assert again.ledger_budgets() == ["insight_usage", "realtime"]
+        assert again.ledger.times("realtime", 0) == [NOW - 30.5, NOW - 10.25]
+        assert again.ledger.times("insight_usage", 0) == [NOW - 5.0]
+        assert again.ledger.budgets() == ["insight_usage", "realtime"]
         assert again.cursor("a") == NOW - 100
         assert again.cursor("b") == NOW - 160
         assert again.cursor("never-fetched") == NOW - 60
@@ -117,14 +117,14 @@ def test_requests_and_a_poll_recorded_before_kill_9_are_all_there_after_restart(
 
         store = Store(Path(sys.argv[1]), clock=lambda: {NOW})
         for i in range({requests}):
-            store.record_request("realtime", "realtime_usage", {NOW} - 1000 + i)
+            store.ledger.record("realtime", "realtime_usage", {NOW} - 1000 + i)
         store.commit_poll(
             "killed",
             [WindowRow(ts={NOW} - 200 + 20 * i, value=i * 0.5, uid=4294967296) for i in range(5)],
             cursor={NOW} - 100,
             missed_windows=2,
         )
-        store.record_request("realtime", "realtime_quality", {NOW} - 1)
+        store.ledger.record("realtime", "realtime_quality", {NOW} - 1)
         print("ready", flush=True)
         sys.stdin.read()  # wait here until killed; never close()
         """
@@ -148,7 +148,7 @@ def test_requests_and_a_poll_recorded_before_kill_9_are_all_there_after_restart(
     assert process.returncode == -signal.SIGKILL
     assert (tmp_path / f"{DB_NAME}-wal").exists(), "killed before any checkpoint: the WAL remains"
     with Store(tmp_path, clock=FakeClock(NOW)) as store:
-        times = store.request_times("realtime", 0)
+        times = store.ledger.times("realtime", 0)
         assert times == [NOW - 1000 + i for i in range(requests)] + [NOW - 1]
         assert store.cursor("killed") == NOW - 100
         assert store.windows_missed_total == 2
@@ -192,7 +192,7 @@ def test_a_full_disk_raises_state_dir_error_and_changes_nothing(
     tmp_path: Path, store: Store
 ) -> None:
     store.commit_poll("s", rows(NOW - 200, 3), cursor=NOW - 140)
-    store.record_request("realtime", "realtime_usage", NOW - 50)
+    store.ledger.record("realtime", "realtime_usage", NOW - 50)
     conn = cast(sqlite3.Connection, store._conn)  # no real full disk in a test: cap the file
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages}")
@@ -204,7 +204,7 @@ def test_a_full_disk_raises_state_dir_error_and_changes_nothing(
     assert store.snapshot() is before
     assert store.cursor("big") is None
     assert store.windows_missed_total == 0
-    assert store.request_times("realtime", 0) == [NOW - 50]
+    assert store.ledger.times("realtime", 0) == [NOW - 50]
     conn.execute("PRAGMA max_page_count = 1073741823")
     store.commit_poll("big", big, cursor=NOW, missed_windows=5)
     assert store.cursor("big") == NOW
@@ -220,16 +220,16 @@ def test_a_database_locked_too_long_raises_state_dir_error(
         other.execute("BEGIN IMMEDIATE")
         try:
             with pytest.raises(StateDirError, match="locked"):
-                store.record_request("realtime", "realtime_usage", NOW)
+                store.ledger.record("realtime", "realtime_usage", NOW)
             with pytest.raises(StateDirError, match="locked"):
                 store.commit_poll("s", rows(NOW - 200, 3), cursor=NOW - 140)
         finally:
             other.execute("ROLLBACK")
             other.close()
-        assert store.request_times("realtime", 0) == []
+        assert store.ledger.times("realtime", 0) == []
         assert store.cursor("s") is None
-        store.record_request("realtime", "realtime_usage", NOW)
-        assert store.request_times("realtime", 0) == [NOW]
+        store.ledger.record("realtime", "realtime_usage", NOW)
+        assert store.ledger.times("realtime", 0) == [NOW]
 
 
 @pytest.mark.parametrize(
@@ -363,27 +363,27 @@ def test_forget_series_drops_what_is_no_longer_configured(tmp_path: Path, clock:
 
 def test_request_times_are_ascending_and_strictly_after_since(store: Store) -> None:
     for at in (NOW - 30.0, NOW - 60.0, NOW - 10.0, NOW - 60.0):  # out of order, one repeated
-        store.record_request("realtime", "realtime_usage", at)
-    assert store.request_times("realtime", 0) == [NOW - 60.0, NOW - 60.0, NOW - 30.0, NOW - 10.0]
-    assert store.request_times("realtime", NOW - 60.0) == [NOW - 30.0, NOW - 10.0]
-    assert store.request_times("realtime", NOW - 60.5) == [
+        store.ledger.record("realtime", "realtime_usage", at)
+    assert store.ledger.times("realtime", 0) == [NOW - 60.0, NOW - 60.0, NOW - 30.0, NOW - 10.0]
+    assert store.ledger.times("realtime", NOW - 60.0) == [NOW - 30.0, NOW - 10.0]
+    assert store.ledger.times("realtime", NOW - 60.5) == [
         NOW - 60.0,
         NOW - 60.0,
         NOW - 30.0,
         NOW - 10.0,
     ]
-    assert store.request_times("realtime", NOW) == []
-    assert store.request_times("insight_usage", 0) == []
-    returned = store.request_times("realtime", 0)
+    assert store.ledger.times("realtime", NOW) == []
+    assert store.ledger.times("insight_usage", 0) == []
+    returned = store.ledger.times("realtime", 0)
     returned.clear()  # a copy: the caller cannot change the ledger
-    assert len(store.request_times("realtime", 0)) == 4
+    assert len(store.ledger.times("realtime", 0)) == 4
 
 
 def test_ledger_budgets_lists_each_budget_with_requests(store: Store) -> None:
-    assert store.ledger_budgets() == []
-    store.record_request("realtime", "realtime_usage", NOW - 1)
-    store.record_request("call_lists", "call_lists", NOW - 1)
-    assert store.ledger_budgets() == ["call_lists", "realtime"]
+    assert store.ledger.budgets() == []
+    store.ledger.record("realtime", "realtime_usage", NOW - 1)
+    store.ledger.record("call_lists", "call_lists", NOW - 1)
+    assert store.ledger.budgets() == ["call_lists", "realtime"]
 
 
 # --- pruning ---------------------------------------------------------------------------
@@ -400,12 +400,12 @@ def test_prune_drops_old_windows_and_requests_from_memory_and_disk(
         store.commit_poll("new", rows(NOW - 200, 3), cursor=NOW - 140)
         request_cut = NOW - 86400 - 60
         for at in (request_cut - 1, request_cut, request_cut + 1, NOW - 5):
-            store.record_request("realtime", "realtime_usage", at)
-        store.record_request("insight_usage", "insight_usage", request_cut - 10)
+            store.ledger.record("realtime", "realtime_usage", at)
+        store.ledger.record("insight_usage", "insight_usage", request_cut - 10)
         before = store.snapshot()
         store.prune(NOW)
-        assert store.request_times("realtime", 0) == [request_cut, request_cut + 1, NOW - 5]
-        assert store.ledger_budgets() == ["realtime"]
+        assert store.ledger.times("realtime", 0) == [request_cut, request_cut + 1, NOW - 5]
+        assert store.ledger.budgets() == ["realtime"]
         snap = store.snapshot()
         assert snap is not before
         old = snap.get("old")
@@ -432,11 +432,11 @@ def test_prune_drops_old_windows_and_requests_from_memory_and_disk(
 def test_opening_a_store_prunes_what_went_stale_while_it_was_closed(tmp_path: Path) -> None:
     clock = FakeClock(NOW)
     with Store(tmp_path, clock=clock) as store:
-        store.record_request("realtime", "realtime_usage", NOW - 10)
+        store.ledger.record("realtime", "realtime_usage", NOW - 10)
         store.commit_poll("s", rows(NOW - 200, 3), cursor=NOW - 140)
     clock.advance(2 * 86400)
     with Store(tmp_path, clock=clock) as again:
-        assert again.request_times("realtime", 0) == []
+        assert again.ledger.times("realtime", 0) == []
         data = again.snapshot().get("s")
         assert data is not None
         assert data.newest_ts is None
@@ -487,7 +487,7 @@ def test_concurrent_commits_and_requests_from_several_threads_are_all_kept(
                 start.wait()
                 for i in range(polls):
                     ts = NOW - 86400 + 20 * (worker * polls + i)
-                    store.record_request("realtime", "realtime_usage", float(ts))
+                    store.ledger.record("realtime", "realtime_usage", float(ts))
                     store.commit_poll(f"own{worker}", [WindowRow(ts, float(i))], cursor=ts + 20)
                     store.commit_poll(
                         "shared", [WindowRow(ts, float(worker), uid=worker)], cursor=ts + 20
@@ -517,11 +517,11 @@ def test_concurrent_commits_and_requests_from_several_threads_are_all_kept(
         reader.join()
         assert problems == []
         expected_times = sorted(float(NOW - 86400 + 20 * n) for n in range(threads * polls))
-        assert store.request_times("realtime", 0) == expected_times
+        assert store.ledger.times("realtime", 0) == expected_times
         assert store.windows_missed_total == threads * polls
 
     with Store(tmp_path, clock=clock, horizon_s=2 * 86400) as again:
-        assert again.request_times("realtime", 0) == expected_times
+        assert again.ledger.times("realtime", 0) == expected_times
         assert again.windows_missed_total == threads * polls
         snap = again.snapshot()
         shared = snap.get("shared")
@@ -711,7 +711,7 @@ def test_a_closed_store_raises_state_dir_error_and_closing_twice_is_harmless(
     store.close()
     store.close()
     with pytest.raises(StateDirError, match="closed"):
-        store.record_request("realtime", "realtime_usage", NOW)
+        store.ledger.record("realtime", "realtime_usage", NOW)
     with pytest.raises(StateDirError, match="closed"):
         store.commit_poll("s", [], cursor=NOW)
     assert store.cursor("s") == NOW - 140  # memory stays readable

@@ -56,7 +56,7 @@ class Rig:
 
     def sent(self) -> int:
         """Requests the exporter sent: its ledger, written before each one leaves."""
-        return len(self.app.store.request_times(Budget.REALTIME.value, 0))
+        return len(self.app.store.ledger.times(Budget.REALTIME.value, 0))
 
     def next_range(self) -> QueryRange:
         limits = self.app.plan.budgets[Budget.REALTIME].limits

@@ -197,7 +197,7 @@ def test_a_poller_fed_anything_never_raises_nor_moves_a_cursor_back_nor_stores_a
             cursor = new_cursor
         data = store.snapshot().get(series.key)
         stored = [] if data is None else list(data.values.get(None, {}))
-        sent = len(store.request_times(Budget.REALTIME.value, 0))
+        sent = len(store.ledger.times(Budget.REALTIME.value, 0))
     assert sent == len(asked), "one ledger entry per request, no more, no less"
     for ts in stored:
         assert ts % WINDOW_S == 0

@@ -77,7 +77,7 @@ def test_a_reload_replans_and_keeps_every_cursor_window_and_ledger_entry(tmp_pat
         assert _poll_all(app) == {Status.FETCHED}
         cursors = {one.key: app.store.cursor(one.key) for one in app.plan.series}
         windows = {key: app.store.snapshot().get(key) for key in cursors}
-        sent = app.store.request_times(Budget.REALTIME.value, 0)
+        sent = app.store.ledger.times(Budget.REALTIME.value, 0)
         bigger = copy.deepcopy(config)
         bigger["apps"][0]["realtime"]["quality"] = ["audioFreezeRate", "videoFreezeRate"]
         bigger["agora"]["headroom"] = 0.2
@@ -94,7 +94,7 @@ def test_a_reload_replans_and_keeps_every_cursor_window_and_ledger_entry(tmp_pat
             for uid, kept in before.values.items():
                 assert dict(kept).items() <= dict(after.values[uid]).items()
                 assert min(after.values[uid]) < max(oldest_shown, min(kept))
-        assert app.store.request_times(Budget.REALTIME.value, 0) == sent
+        assert app.store.ledger.times(Budget.REALTIME.value, 0) == sent
         jobs = {job["id"] for job in app.scheduler.jobs()}
         assert {one.key for one in app.plan.series} <= jobs
         interval = named(scrape(app.port), "agora_exporter_poll_interval_seconds")
