@@ -18,11 +18,11 @@ from types import MappingProxyType
 from urllib.parse import quote
 
 from exporter.backfill.history import FetchedHistory, load_history
+from exporter.store.connection import BUSY_TIMEOUT_MS
 from exporter.store.data import StoreSnapshot, WindowValues
 from exporter.store.loading import read_windows
 from exporter.store.opening import schema_version
 from exporter.store.schema import DB_NAME, StateDirError, state_error
-from exporter.store.sqlite import BUSY_TIMEOUT_MS
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,11 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Collection, Sequence
 from pathlib import Path
-from types import TracebackType
 
 from exporter.store.calls import CallTable
+from exporter.store.connection import BUSY_TIMEOUT_MS, Connection, rollback
 from exporter.store.data import (
     EMPTY_SERIES,
     SeriesData,
@@ -34,15 +33,13 @@ from exporter.store.schema import (
     DB_NAME,
     MIGRATIONS,
     StateDirError,
-    state_error,
 )
 from exporter.timing.clock import Clock, system_clock
 
-BUSY_TIMEOUT_MS = 5000
 WINDOW_SLACK_S = 600
 
 
-class Store:
+class Store(Connection):
     """The exporter's persistent state; thread-safe.
 
     The file keeps every window of the last ``horizon_s`` (plus slack);
@@ -119,7 +116,7 @@ class Store:
                 found = read_windows(conn, keys, oldest=self._memory_oldest())
                 conn.execute("COMMIT")
             except sqlite3.Error as error:
-                _rollback(conn)
+                rollback(conn)
                 raise self._error("reading windows back", error) from error
             with self._mem_lock:
                 self._series.update(found)
@@ -159,65 +156,6 @@ class Store:
         self.insight.load(conn)
         self.calls.load(conn)
         conn.execute("COMMIT")
-
-    def _abandon(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
-
-    # --- plumbing ------------------------------------------------------------
-
-    def _error(self, action: str, error: BaseException) -> StateDirError:
-        return state_error(self._path, action, error, busy_s=BUSY_TIMEOUT_MS / 1000)
-
-    @contextmanager
-    def _transaction(self, action: str, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE .. COMMIT; any failure rolls back and raises StateDirError.
-
-        ``durable`` syncs the WAL at commit (synchronous=FULL), so the entry
-        survives a power cut too, not only a crash of the process.
-        """
-        conn = self._conn
-        if conn is None:
-            raise StateDirError(f"state store {self._path}: {action} failed: the store is closed")
-        try:
-            if durable:
-                conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("BEGIN IMMEDIATE")
-            yield conn
-            conn.execute("COMMIT")
-        except sqlite3.Error as error:
-            _rollback(conn)
-            raise self._error(action, error) from error
-        except BaseException:
-            _rollback(conn)
-            raise
-        finally:
-            if durable:
-                with suppress(sqlite3.Error):
-                    conn.execute("PRAGMA synchronous = NORMAL")
-
-    def close(self) -> None:
-        with self._write_lock:
-            conn, self._conn = self._conn, None
-            if conn is None:
-                return
-            try:
-                conn.execute("PRAGMA optimize")
-                conn.close()
-            except sqlite3.Error as error:
-                raise self._error("closing the database", error) from error
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- series --------------------------------------------------------------
 
@@ -339,9 +277,3 @@ class Store:
     def windows_missed_total(self) -> int:
         with self._mem_lock:
             return self._missed
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        with suppress(sqlite3.Error):  # SQLite may have rolled back already (SQLITE_FULL)
-            conn.execute("ROLLBACK")
