@@ -13,7 +13,8 @@ from exporter.calls.frames import Frame, details_frame, is_done, list_frame, nex
 from exporter.calls.plan import CallTarget
 from exporter.catalog import calls as catalog
 from exporter.catalog.table import metrics_table_markdown
-from exporter.scheduling.planner import make_plan, render_plan
+from exporter.scheduling.planner import make_plan
+from exporter.scheduling.report import render_plan
 from exporter.settings import Settings, load_settings
 from exporter.store.calls import TrackedCall
 

@@ -17,7 +17,8 @@ from exporter.insight.schedule import (
     next_pass_at,
     retry_at,
 )
-from exporter.scheduling.planner import make_plan, render_plan
+from exporter.scheduling.planner import make_plan
+from exporter.scheduling.report import render_plan
 from exporter.settings import Settings, load_settings
 
 APPIDS = [f"{n:032x}" for n in range(1, 9)]

@@ -10,7 +10,8 @@ import pytest
 from exporter.agora.limits import Budget, Plan
 from exporter.catalog.realtime import QUALITY_METRICS, Scope
 from exporter.realtime.series import Series
-from exporter.scheduling.planner import PollPlan, expand_series, make_plan, render_plan
+from exporter.scheduling.planner import PollPlan, expand_series, make_plan
+from exporter.scheduling.report import render_plan
 from exporter.settings import Settings, load_settings
 
 CUSTOMER_ID = "cid-7d1f2e3a4b5c"
