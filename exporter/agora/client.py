@@ -11,7 +11,7 @@ sent; everything else that goes wrong raises one
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -35,7 +35,6 @@ from exporter.agora.params import (
     check_uids,
     insight_params,
     joined,
-    pages,
     realtime_params,
 )
 from exporter.agora.parsing import (
@@ -210,30 +209,6 @@ class AgoraClient:
             Endpoint.CALL_LISTS, params, lambda body: parse_call_lists(body, page_no, page_size)
         )
 
-    def iter_call_lists(
-        self,
-        *,
-        appid: str,
-        start_ts: int,
-        end_ts: int,
-        cname: str | None = None,
-        page_no: int = 1,
-        page_size: int = 20,
-    ) -> Iterator[CallListPage]:
-        """Every page from ``page_no`` on, until ``total_size`` is reached or a page is empty."""
-
-        def fetch(number: int) -> CallListPage:
-            return self.call_lists(
-                appid=appid,
-                start_ts=start_ts,
-                end_ts=end_ts,
-                cname=cname,
-                page_no=number,
-                page_size=page_size,
-            )
-
-        yield from pages(fetch, page_no, page_size, lambda page: len(page.calls))
-
     def call_sessions(
         self,
         *,
@@ -262,34 +237,6 @@ class AgoraClient:
         return self._session.call(
             Endpoint.CALL_SESSIONS, params, lambda body: parse_sessions(body, page_no, page_size)
         )
-
-    def iter_call_sessions(
-        self,
-        *,
-        appid: str,
-        call_id: str,
-        start_ts: int,
-        end_ts: int,
-        page_no: int = 1,
-        page_size: int = 20,
-        uids: Sequence[int] | None = None,
-        exclude_server_user: bool = True,
-    ) -> Iterator[SessionPage]:
-        """Every page from ``page_no`` on, until ``total_size`` is reached or a page is empty."""
-
-        def fetch(number: int) -> SessionPage:
-            return self.call_sessions(
-                appid=appid,
-                call_id=call_id,
-                start_ts=start_ts,
-                end_ts=end_ts,
-                page_no=number,
-                page_size=page_size,
-                uids=uids,
-                exclude_server_user=exclude_server_user,
-            )
-
-        yield from pages(fetch, page_no, page_size, lambda page: len(page.sessions))
 
     def call_metrics(
         self, *, appid: str, call_id: str, start_ts: int, end_ts: int, sids: Sequence[str]

@@ -3,8 +3,9 @@
 Every number here is copied from the Analytics REST API reference (tables
 "API limits" of the Call Inspector, Data Insights and Real-time Monitoring
 sections). The exporter's planner and the embedded simulator both read this
-table, so a change here changes what the simulator enforces too; the tests in
-``tests/test_plans.py`` pin each value to the reference independently.
+table, so a change here changes what the simulator enforces too;
+``tests/simulator/test_limits.py`` and ``tests/quota/test_rules.py`` pin the
+values to the reference independently.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ class Budget(StrEnum):
     """A request budget: endpoints that are counted together against one limit.
 
     The reference does not say whether endpoints share limits; these are the
-    conservative reading of DESIGN.md (both real-time endpoints share one
-    budget, each insight endpoint has its own, sessions and metrics share one).
+    conservative reading (docs/quota-and-replay.md): both real-time endpoints
+    share one budget, each insight endpoint has its own, sessions and metrics
+    share one.
     """
 
     REALTIME = "realtime"

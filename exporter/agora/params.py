@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import TypeVar
 
 from exporter.agora.models import CallListPage, SessionPage
@@ -58,17 +58,3 @@ def insight_params(appid: str, metric: str, start_ts: int, end_ts: int, granular
         "metric": metric,
         "aggregateGranularity": granularity,
     }
-
-
-def pages(
-    fetch: Callable[[int], _Page], first: int, page_size: int, count: Callable[[_Page], int]
-) -> Iterator[_Page]:
-    """Fetch pages from ``first`` on until ``total_size`` items are seen or a page is empty."""
-    number, seen = first, (first - 1) * page_size
-    while True:
-        page = fetch(number)
-        yield page
-        seen += count(page)
-        if count(page) == 0 or seen >= page.total_size:
-            return
-        number += 1

@@ -4,5 +4,5 @@
 ``fetch`` asks the API for the Data Insights history the plan still holds
 (inside the ledger), ``history`` keeps what ``fetch`` got in a JSON file beside
 the database, ``render`` writes OpenMetrics. The ``backfill`` command itself is
-``exporter.cli.main.backfill``.
+``exporter.cli.backfill``.
 """

@@ -275,6 +275,8 @@ def run_backfill(
         summary = write_file(
             request.out, lambda out: write_openmetrics(out, families, time_range=wanted)
         )
+    except BrokenPipeError:
+        raise  # the reader left (``| head``): main() exits quietly
     except OSError as error:
         say(f"agora-exporter: cannot write {where}: {error.strerror or error}")
         return EXIT_FAILURE

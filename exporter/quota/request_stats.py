@@ -115,11 +115,6 @@ class RuntimeStats:
             if error is not None:
                 self._errors.append(ErrorEntry(at, series_key, outcome, error))
 
-    def record_error(self, *, at: float, where: str, outcome: str, message: str) -> None:
-        with self._lock:
-            self._version += 1
-            self._errors.append(ErrorEntry(at, where, outcome, message))
-
     def snapshot(self) -> StatsSnapshot:
         with self._lock:
             return StatsSnapshot(

@@ -211,7 +211,8 @@ def realtime_families(data: CollectorInput) -> Iterator[Metric]:
     """The real-time families, the bulk of a scrape: the same families for any ``series``.
 
     Reads only ``series``, ``windows``, ``mode``, ``timestamps`` and (replay)
-    each budget's replay window at ``now``: exposition.py caches them on exactly these.
+    each budget's replay window at ``now``: :mod:`exporter.serving.exposition` caches
+    them on exactly these.
     """
     return _realtime_families(data)
 
@@ -237,7 +238,7 @@ SECTIONS: tuple[Callable[[CollectorInput], Iterator[Metric]], ...] = (
     calls_families,
     own_families,
 )
-"""A scrape, in order: :class:`AgoraCollector` and exposition.py both render these."""
+"""A scrape, in order: :class:`AgoraCollector` and the exposition cache both render these."""
 
 
 class AgoraCollector:

@@ -13,7 +13,6 @@ connection's own thread, so a slow or silent client never blocks the others.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import socket
 import socketserver
@@ -25,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from exporter.serving.web.config import WebConfig, WebConfigWatcher
+from exporter.serving.web.tls import san_values
 
 log = logging.getLogger(__name__)
 
@@ -65,23 +65,6 @@ def parse_listen_address(address: str) -> tuple[str, int]:
         )
     host = host.strip("[]") or "0.0.0.0"
     return host, int(port_text)
-
-
-def _normal_san(kind: str, value: str) -> str:
-    if kind == "IP Address":
-        try:
-            return str(ipaddress.ip_address(value.strip()))
-        except ValueError:
-            return value
-    return value
-
-
-def san_values(cert: dict[str, Any] | None) -> set[str]:
-    """Every Subject Alternative Name of a peer certificate (DNS, IP, e-mail, URI)."""
-    found = set()
-    for kind, value in (cert or {}).get("subjectAltName", ()):
-        found.add(_normal_san(kind, value))
-    return found
 
 
 class _Handler(BaseHTTPRequestHandler):

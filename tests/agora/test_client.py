@@ -173,20 +173,37 @@ def test_insight_usage_and_quality_return_published_points(client: AgoraClient) 
     ] * (len(quality.points) - 1)
 
 
+def _every_page(fetch: Callable[[int], Any], count: Callable[[Any], int]) -> list[Any]:
+    """Pages 1, 2, ... until ``total_size`` items are seen or a page is empty."""
+    found: list[Any] = []
+    seen = 0
+    while True:
+        page = fetch(len(found) + 1)
+        found.append(page)
+        seen += count(page)
+        if count(page) == 0 or seen >= page.total_size:
+            return found
+
+
 def test_call_inspector_pages_through_calls_sessions_and_metrics(
     client: AgoraClient, simulator: Simulator
 ) -> None:
     for budget in (Budget.CALL_LISTS, Budget.CALL_DETAILS):
         simulator.set_quota(budget, per_second=1000)  # the fake clock stands still
     frame: dict[str, Any] = {"appid": APPID, "start_ts": NOW - 2 * 3600, "end_ts": NOW - 600}
-    call_pages = list(client.iter_call_lists(page_size=25, **frame))
+    call_pages = _every_page(
+        lambda n: client.call_lists(page_no=n, page_size=25, **frame), lambda p: len(p.calls)
+    )
     calls = [call for page in call_pages for call in page.calls]
     assert len(calls) == call_pages[0].total_size
     assert len({call.call_id for call in calls}) == len(calls)
     assert len(call_pages) > 1, "about 40 calls an hour need more than one page of 25"
 
     call = calls[0]
-    session_pages = list(client.iter_call_sessions(call_id=call.call_id, page_size=2, **frame))
+    session_pages = _every_page(
+        lambda n: client.call_sessions(call_id=call.call_id, page_no=n, page_size=2, **frame),
+        lambda p: len(p.sessions),
+    )
     sessions = [session for page in session_pages for session in page.sessions]
     assert len(sessions) == session_pages[0].total_size
     assert all(s.cname == call.cname for s in sessions)

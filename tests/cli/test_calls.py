@@ -66,7 +66,7 @@ def test_it_prints_the_ongoing_calls_and_a_quality_row_per_user(
     rows = [line for line in text.splitlines() if UID_ROW.match(line)]
     assert rows, text
     with Store(tmp_path, clock=fake_clock) as store:
-        sent = sum(len(store.request_times(b, fake_clock() - DAY)) for b in store.ledger_budgets())
+        sent = sum(len(store.ledger.times(b, fake_clock() - DAY)) for b in store.ledger.budgets())
         for call in store.calls.tracked():
             assert call.call_id in text
     assert sent == len(simulator.requests()) > 0

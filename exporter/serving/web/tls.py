@@ -9,10 +9,12 @@ refused; ``curve_preferences`` is checked and otherwise left to OpenSSL.
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -212,3 +214,20 @@ def _load_pair(
                 f"cannot load the certificate and key ({reason}); check that cert_file and "
                 "key_file are PEM files and belong together",
             ) from None
+
+
+def _normal_san(kind: str, value: str) -> str:
+    if kind == "IP Address":
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            return value
+    return value
+
+
+def san_values(cert: dict[str, Any] | None) -> set[str]:
+    """Every Subject Alternative Name of a peer certificate (DNS, IP, e-mail, URI)."""
+    found = set()
+    for kind, value in (cert or {}).get("subjectAltName", ()):
+        found.add(_normal_san(kind, value))
+    return found
