@@ -8,11 +8,9 @@ transport, registry, listen address) is a keyword argument here.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import FrameType
 
 import httpx
 
@@ -136,42 +134,6 @@ class App:
         self.settings = settings
         self.source.plan, self.source.exposition = plan, settings.exposition
 
-    def run_until_signal(self) -> None:
-        """Serve until SIGTERM or SIGINT, then stop cleanly; SIGHUP reloads the config.
-
-        Stopping lets the requests in flight finish (each is bounded by
-        ``agora.timeout_s``) and starts no new one.
-        """
-        wake = threading.Event()
-        received: list[int] = []
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            del frame
-            received.append(signum)
-            wake.set()
-
-        for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(handled, on_signal)
-        self.start()
-        while not self.context.stopping.is_set():
-            wake.wait(timeout=1.0)
-            wake.clear()
-            while received:
-                signum = received.pop(0)
-                if signum != signal.SIGHUP:
-                    log.info("received %s; shutting down", signal.Signals(signum).name)
-                    self.context.stopping.set()
-                elif not self.context.stopping.is_set():
-                    log.info("received SIGHUP; reloading the configuration")
-                    self._reload_logged()
-        self.stop()
-
-    def _reload_logged(self) -> None:
-        try:
-            self.reload_all()
-        except ReloadError as error:
-            log.error("reload failed; the previous configuration stays in force: %s", error)
-
     def reload_all(self) -> None:
         """Re-read the web config file and the configuration; raises ReloadError."""
         web_ok = self.server.web.reload()
@@ -232,29 +194,10 @@ def build_app(
     plan = make_plan(settings)
     if not plan.feasible:
         raise InfeasiblePlanError("\n".join(plan.problems))
-    lock = StateDirLock(settings.state_dir).acquire()
-    try:
-        store = Store(settings.state_dir, clock=clock, memory_s=plan.memory_s)
-    except BaseException:
-        lock.release()
-        raise
+    lock, store = _open_state(settings, plan, clock)
     context = _poll_context(settings, plan, store, clock=clock, transport=transport, sleep=sleep)
     poller = Poller(context)
-    source = ScrapeSource(
-        store=store,
-        stats=context.stats,
-        clock=clock,
-        plan=plan,
-        exposition=settings.exposition,
-        insight=InsightPasses(poller=InsightPoller(context), store=store, plan=plan, clock=clock),
-        calls=CallInspector(
-            fetcher=CallFetcher(context),
-            store=store,
-            stats=context.stats,
-            plan=plan.calls,
-            clock=clock,
-        ),
-    )
+    source = _scrape_source(settings, plan, context)
     scheduler = PollScheduler(
         poller=poller,
         store=store,
@@ -284,6 +227,36 @@ def build_app(
         reload_settings=reload_settings,
     )
     return app
+
+
+def _open_state(settings: Settings, plan: PollPlan, clock: Clock) -> tuple[StateDirLock, Store]:
+    """Lock ``state_dir`` for this process, then open the store in it."""
+    lock = StateDirLock(settings.state_dir).acquire()
+    try:
+        return lock, Store(settings.state_dir, clock=clock, memory_s=plan.memory_s)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _scrape_source(settings: Settings, plan: PollPlan, context: PollContext) -> ScrapeSource:
+    """The insight passes and the call inspector, and what a scrape reads of every stage."""
+    store, clock = context.store, context.clock
+    return ScrapeSource(
+        store=store,
+        stats=context.stats,
+        clock=clock,
+        plan=plan,
+        exposition=settings.exposition,
+        insight=InsightPasses(poller=InsightPoller(context), store=store, plan=plan, clock=clock),
+        calls=CallInspector(
+            fetcher=CallFetcher(context),
+            store=store,
+            stats=context.stats,
+            plan=plan.calls,
+            clock=clock,
+        ),
+    )
 
 
 def _poll_context(

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
-from exporter.app import build_app
+from exporter.app import App, ReloadError, build_app
 from exporter.cli.demo import start_demo
 from exporter.serving.server import parse_listen_address
 from exporter.serving.web.config import WebConfigWatcher
@@ -72,5 +75,43 @@ def run(args: argparse.Namespace) -> int:
             web=checked.web,
             reload_settings=load,
         )
-        app.run_until_signal()
+        run_until_signal(app)
     return EXIT_OK
+
+
+def run_until_signal(app: App) -> None:
+    """Serve until SIGTERM or SIGINT, then stop cleanly; SIGHUP reloads the config.
+
+    Stopping lets the requests in flight finish (each is bounded by
+    ``agora.timeout_s``) and starts no new one.
+    """
+    wake = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        del frame
+        received.append(signum)
+        wake.set()
+
+    for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(handled, on_signal)
+    app.start()
+    while not app.context.stopping.is_set():
+        wake.wait(timeout=1.0)
+        wake.clear()
+        while received:
+            signum = received.pop(0)
+            if signum != signal.SIGHUP:
+                log.info("received %s; shutting down", signal.Signals(signum).name)
+                app.context.stopping.set()
+            elif not app.context.stopping.is_set():
+                log.info("received SIGHUP; reloading the configuration")
+                _reload_logged(app)
+    app.stop()
+
+
+def _reload_logged(app: App) -> None:
+    try:
+        app.reload_all()
+    except ReloadError as error:
+        log.error("reload failed; the previous configuration stays in force: %s", error)
