@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.catalog.realtime import QUALITY_METRICS, USAGE_METRICS
 from exporter.agora.limits import Budget, Plan
+from exporter.catalog.realtime import QUALITY_METRICS, USAGE_METRICS
 from exporter.settings import ConfigError, Settings, load_settings
 
 CUSTOMER_ID = "cid-7d1f2e3a4b5c"
@@ -266,7 +266,6 @@ def test_overrides_alone_make_the_demo_configuration() -> None:
     before = copy.deepcopy(overrides)
     settings = load_settings(None, environ={}, overrides=overrides)
     assert settings.agora.quota[Budget.REALTIME].per_day == 14400
-    assert settings.not_built_warnings() == []
     assert overrides == before
 
 
@@ -621,6 +620,28 @@ def test_every_problem_is_reported_at_once_with_its_line(tmp_path: Path) -> None
     assert f"given 'nope' ({path} line 6)" in message
 
 
+def test_an_empty_app_list_asks_for_an_app_in_plain_words(tmp_path: Path) -> None:
+    path = _write(tmp_path, _with({("apps",): []}))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert caught.value.problems == [
+        "apps: list at least one app, each with its appid (the project's 32-character "
+        "App ID from Agora Console) and optionally product_types, realtime, insight and "
+        f"calls; given an empty list ({path} line 5)."
+    ]
+
+
+def test_a_missing_agora_section_names_its_keys_and_their_variables(tmp_path: Path) -> None:
+    error = _error(tmp_path, _with({("agora",): ...}))
+    assert error.problems == [
+        "agora: the agora section is required; write agora: in the config file with "
+        "customer_id, customer_secret and plan (optional: base_url, quota, headroom, "
+        "timeout_s), or set AGORA_EXPORTER_AGORA__CUSTOMER_ID, "
+        "AGORA_EXPORTER_AGORA__CUSTOMER_SECRET and AGORA_EXPORTER_AGORA__PLAN; "
+        "customer_id and customer_secret may also be files in the secrets directory."
+    ]
+
+
 # ---------------------------------------------------------------------------
 # Files that cannot be read
 
@@ -749,30 +770,10 @@ def test_a_yaml_error_on_the_secret_line_does_not_quote_it(tmp_path: Path) -> No
 
 
 # ---------------------------------------------------------------------------
-# Features not built yet
+# Defaults of the optional features
 
 
-def test_insight_is_on_by_default_and_no_longer_warned_about(tmp_path: Path) -> None:
+def test_insight_is_on_by_default(tmp_path: Path) -> None:
     settings = _load(tmp_path, _with({("apps",): [{"appid": APPID}, {"appid": OTHER_APPID}]}))
     assert all(app.insight.enabled for app in settings.apps)
-    assert settings.not_built_warnings() == []
-
-
-def test_calls_are_no_longer_warned_about_now_that_they_are_built(tmp_path: Path) -> None:
-    settings = _load(
-        tmp_path,
-        _with(
-            {
-                ("apps",): [
-                    {"appid": APPID, "insight": {"enabled": False}, "calls": {"enabled": True}},
-                    {"appid": OTHER_APPID, "calls": {"enabled": True, "channels": ["lobby"]}},
-                ]
-            }
-        ),
-    )
-    assert settings.not_built_warnings() == []
-
-
-def test_nothing_to_warn_about_when_both_are_off(tmp_path: Path) -> None:
-    settings = _load(tmp_path, _with({("apps", 0, "insight"): {"enabled": False}}))
-    assert settings.not_built_warnings() == []
+    assert not any(app.calls.enabled for app in settings.apps)

@@ -28,8 +28,6 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    for warning in settings.not_built_warnings():
-        print(f"warning: {warning}", file=sys.stderr)
     source = args.config_file or "environment"
     print(f"configuration OK ({source}): {len(plan.series)} series, plan {plan.tier}")
     web_line = checked.describe_web()

@@ -4,6 +4,10 @@
 configuration file; everything else receives a validated, frozen
 :class:`Settings`. The YAML format is the public contract of DESIGN.md.
 
+:class:`Settings` is a pydantic-settings ``BaseSettings``; its
+``settings_customise_sources`` lists the sources below (modules yamlfile,
+environment and secretsdir), which load_settings hands their inputs.
+
 Where each value comes from, highest precedence first:
 
 1. ``overrides``, a nested mapping passed by the CLI (``--demo`` supplies its
@@ -11,10 +15,12 @@ Where each value comes from, highest precedence first:
 2. environment variables ``AGORA_EXPORTER_<SECTION>__<KEY>``, e.g.
    ``AGORA_EXPORTER_AGORA__CUSTOMER_SECRET``, ``AGORA_EXPORTER_STATE_DIR``,
    ``AGORA_EXPORTER_EXPOSITION__MODE``. Names are case-insensitive; list items
-   are addressed by index (``AGORA_EXPORTER_APPS__0__APPID``); a value starting
-   with ``[`` or ``{`` is read as YAML/JSON (``AGORA_EXPORTER_APPS='[{...}]'``),
-   and the list-valued keys ``product_types``, ``usage``, ``quality`` and
-   ``uids`` also take a comma-separated string. Variables whose first part is
+   are addressed by index (``AGORA_EXPORTER_APPS__0__APPID``) and merge into
+   the file's list, but a list is given either whole or by index, not both; a
+   value for a list or mapping key starting with ``[`` or ``{`` is read as
+   YAML/JSON (``AGORA_EXPORTER_APPS='[{...}]'``), and the list-valued keys
+   ``product_types``, ``usage``, ``quality`` and ``uids`` also take a
+   comma-separated string. Variables whose first part is
    not a top-level key (``AGORA_EXPORTER_SERVICE_HOST`` from a Kubernetes
    service named agora-exporter) are ignored and listed by
    :meth:`Settings.ignored_environment`; a wrong key inside a known section is

@@ -1,8 +1,12 @@
-"""Constants and the one error type of the configuration."""
+"""Constants, the one error type of the configuration, and helpers shared by its modules."""
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
 
 from exporter.agora.limits import Plan
 
@@ -54,3 +58,29 @@ def _kind(value: object) -> str:
     if value is None:
         return "null"
     return type(value).__name__
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The type inside ``Annotated[...]`` and ``X | None``."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            options = [arg for arg in get_args(annotation) if arg is not type(None)]
+            annotation = options[0]
+        else:
+            return annotation
+
+
+def _child(annotation: Any, segment: str | int) -> Any:
+    """The type of the key or item ``segment`` in an ``annotation`` (None if unknown)."""
+    kind = _unwrap(annotation)
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        field = kind.model_fields.get(str(segment))
+        return None if field is None else field.annotation
+    if get_origin(kind) is list:
+        return get_args(kind)[0]
+    if get_origin(kind) is dict:
+        return get_args(kind)[1]
+    return None

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import difflib
-import types
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any, get_args, get_origin
 
-from pydantic import (
-    BaseModel,
+from pydantic import BaseModel
+
+from exporter.settings.base import (
+    ENV_DELIMITER,
+    ENV_PREFIX,
+    HIDDEN,
+    SECRET_KEYS,
+    _dotted,
+    _kind,
+    _unwrap,
 )
-
-from exporter.settings.base import ENV_DELIMITER, ENV_PREFIX, HIDDEN, SECRET_KEYS, _dotted, _kind
+from exporter.settings.context import Path_, _Origins
 from exporter.settings.fields import _CUSTOM_KINDS
 from exporter.settings.models import Settings
-from exporter.settings.sources import Path_, _Origins
 
 # ---------------------------------------------------------------------------
 # Errors
@@ -25,22 +30,12 @@ def _env_name(loc: Iterable[str | int]) -> str:
 
 
 def _shown(value: object) -> str:
+    if value == []:
+        return "an empty list"
     if isinstance(value, str | int | float | bool) or value is None:
         text = repr(value)
         return text if len(text) <= 80 else text[:77] + "..."
     return f"a {_kind(value)}"
-
-
-def _unwrap(annotation: Any) -> Any:
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            annotation = get_args(annotation)[0]
-        elif origin in (Union, types.UnionType):
-            options = [arg for arg in get_args(annotation) if arg is not type(None)]
-            annotation = options[0]
-        else:
-            return annotation
 
 
 def _model_at(loc: Path_) -> tuple[type[BaseModel] | None, Any]:
@@ -84,11 +79,7 @@ def _describe(error: Mapping[str, Any], origins: _Origins) -> str:
     owner, field = _model_at(loc)
     description = getattr(field, "description", None)
     if kind == "missing":
-        fix = f"set it in the config file or as {_env_name(loc)}"
-        if secret:
-            fix += f", or write it to the file {loc[-1]} in the secrets directory"
-        expected = f" Expected: {description}." if description else ""
-        return f"{path}: missing; {fix}.{expected}"
+        return _missing(loc, field)
     if kind == "extra_forbidden":
         valid = sorted(owner.model_fields) if owner is not None else []
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
@@ -101,6 +92,39 @@ def _describe(error: Mapping[str, Any], origins: _Origins) -> str:
     message = _FRIENDLIER.get(kind, str(error["msg"]))
     expected = "" if kind in _CUSTOM_KINDS or not description else f" Expected: {description}."
     return f"{path}: {message}; given {given}{where}.{expected}"
+
+
+def _missing(loc: Path_, field: Any) -> str:
+    path = _dotted(loc)
+    section = _unwrap(getattr(field, "annotation", None))
+    if isinstance(section, type) and issubclass(section, BaseModel):
+        return _missing_section(loc, section)
+    fix = f"set it in the config file or as {_env_name(loc)}"
+    if loc[-1] in SECRET_KEYS:
+        fix += f", or write it to the file {loc[-1]} in the secrets directory"
+    description = getattr(field, "description", None)
+    expected = f" Expected: {description}." if description else ""
+    return f"{path}: missing; {fix}.{expected}"
+
+
+def _missing_section(loc: Path_, section: type[BaseModel]) -> str:
+    """A whole section is missing: name its keys and their variables, not the section's."""
+    path = _dotted(loc)
+    required = [name for name, field in section.model_fields.items() if field.is_required()]
+    optional = [name for name in section.model_fields if name not in required]
+    variables = [_env_name((*loc, name)) for name in required]
+    text = (
+        f"{path}: the {path} section is required; write {path}: in the config file with "
+        f"{_listed(required)} (optional: {', '.join(optional)}), or set {_listed(variables)}"
+    )
+    secrets = [name for name in required if name in SECRET_KEYS]
+    if secrets:
+        text += f"; {_listed(secrets)} may also be files in the secrets directory"
+    return text + "."
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:

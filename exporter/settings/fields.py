@@ -15,8 +15,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from exporter.catalog.realtime import PRODUCT_TYPES, QUALITY_METRICS, USAGE_METRICS
 from exporter.agora.limits import Budget, Plan
+from exporter.catalog.realtime import PRODUCT_TYPES, QUALITY_METRICS, USAGE_METRICS
 from exporter.settings.base import REALTIME_PLANS
 
 # ---------------------------------------------------------------------------

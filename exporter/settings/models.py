@@ -13,9 +13,13 @@ from pydantic import (
     PrivateAttr,
     field_validator,
 )
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from exporter.catalog.realtime import PRODUCT_TYPES, QUALITY_METRICS, USAGE_METRICS
 from exporter.agora.limits import Plan
+from exporter.catalog.realtime import PRODUCT_TYPES, QUALITY_METRICS, USAGE_METRICS
+from exporter.settings.base import ENV_DELIMITER, ENV_PREFIX
+from exporter.settings.context import LOAD, _Load
+from exporter.settings.environment import EnvSource
 from exporter.settings.fields import (
     BudgetKey,
     Credential,
@@ -32,6 +36,8 @@ from exporter.settings.fields import (
     _plan,
     _split_commas,
 )
+from exporter.settings.secretsdir import SecretsDirSource
+from exporter.settings.yamlfile import YamlFileSource
 
 # ---------------------------------------------------------------------------
 # Models
@@ -172,8 +178,20 @@ class AppSettings(_Section):
         return value
 
 
-class Settings(_Section):
-    """The whole configuration, validated once; see DESIGN.md for the format."""
+class Settings(BaseSettings):
+    """The whole configuration, validated once; see DESIGN.md for the format.
+
+    Build it with :func:`exporter.settings.load_settings`, which gives the sources
+    their file and environment and turns validation errors into a ConfigError.
+    """
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        frozen=True,
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_DELIMITER,
+        case_sensitive=False,
+    )
 
     agora: AgoraSettings
     secrets_dir: Path | None = Field(
@@ -184,15 +202,40 @@ class Settings(_Section):
     )
     exposition: ExpositionSettings = Field(default_factory=ExpositionSettings)
     apps: list[AppSettings] = Field(
-        min_length=1,
         description="at least one app: apps: [{appid: <32 hex characters>}]",
     )
 
     _ignored_environment: tuple[str, ...] = PrivateAttr(default=())
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Highest precedence first: overrides, environment, config file, secrets directory."""
+        load = LOAD.get() or _Load()
+        config_file = YamlFileSource(settings_cls, load)
+        return (
+            init_settings,
+            EnvSource(settings_cls, load, below=config_file),
+            config_file,
+            SecretsDirSource(file_secret_settings, load),
+        )
+
     @field_validator("apps")
     @classmethod
-    def _unique_appids(cls, value: list[AppSettings]) -> list[AppSettings]:
+    def _check_apps(cls, value: list[AppSettings]) -> list[AppSettings]:
+        if not value:
+            raise _custom(
+                "no_apps",
+                "list at least one app, each with its appid (the project's 32-character "
+                "App ID from Agora Console) and optionally product_types, realtime, insight "
+                "and calls",
+            )
         seen: dict[str, int] = {}
         for index, app in enumerate(value):
             if app.appid in seen:
@@ -204,11 +247,6 @@ class Settings(_Section):
                 )
             seen[app.appid] = index
         return value
-
-    def not_built_warnings(self) -> list[str]:
-        """One sentence per enabled feature this release does not build yet (none left)."""
-        warnings: list[str] = []
-        return warnings
 
     def ignored_environment(self) -> list[str]:
         """``AGORA_EXPORTER_*`` variables that named no setting and were ignored."""
