@@ -106,17 +106,16 @@ class CallInspector:
 
     def _inspect_app(self, plan: CallPlan, target: CallTarget) -> bool:
         """One app's part of the cycle; False when the whole cycle must stop."""
-        error: Exception | None = None
         try:
-            listed, covered = self._search(plan, target)
+            listed, covered, error = self._search(plan, target)
             self._refresh(plan, target, listed, covered)
             for call in self._inspected(target):
                 if call.done_at is None:
                     try:
                         self._inspect_call(plan, target, call, listed)
-                    except AgoraError as failed:
-                        log.warning("call %s of app %s: %s", call.call_id, target.appid, failed)
-                        error = failed
+                    except AgoraError as call_error:
+                        log.warning("call %s of app %s: %s", call.call_id, target.appid, call_error)
+                        error = call_error
         except CycleStop as stop:
             if stop.outcome != "stopping":  # shutting down is no failure of the app
                 log.warning("Call Inspector cycle stopped: %s", stop)
@@ -142,12 +141,16 @@ class CallInspector:
 
     # --- 1. searching ----------------------------------------------------------------
 
-    def _search(self, plan: CallPlan, target: CallTarget) -> tuple[Listed, Covered]:
-        """Every search of the app: the calls found, and the frames searched completely."""
+    def _search(
+        self, plan: CallPlan, target: CallTarget
+    ) -> tuple[Listed, Covered, AgoraError | None]:
+        """Every search of the app: the calls found, the frames searched completely, and
+        the last error a search met (the app's outcome, as the pollers record theirs)."""
         limits = plan.budgets[Budget.CALL_LISTS].limits
         listed: Listed = {}
         covered: Covered = []
         searched = False
+        failed: AgoraError | None = None
         for cname in target.searches:
             key = f"{target.appid}/{cname or ''}"
             frame = list_frame(self._store.calls.list_cursor(key), self._now, limits)
@@ -159,6 +162,7 @@ class CallInspector:
                 )
             except AgoraError as error:
                 log.warning("call search %s: %s", key, error)
+                failed = error
                 continue
             searched = True
             calls = search.calls
@@ -178,7 +182,7 @@ class CallInspector:
         if searched:
             with self._lock:
                 self._ongoing[target.appid] = sum(1 for c in listed.values() if not c.finished)
-        return listed, covered
+        return listed, covered, failed
 
     # --- 2. choosing the calls -------------------------------------------------------
 
