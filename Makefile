@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest docs bench bench-load clean
+.PHONY: demo test system-deps lint typecheck pytest docs bench bench-load clean
 .PHONY: dashboards rules
 
 $(STAMP): pyproject.toml
@@ -16,24 +16,31 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/agora-exporter --demo
 
+# Debian's prometheus (promtool and a real Prometheus) and curl: installed when
+# missing and running as root, otherwise a clear message and exit 2.
+system-deps:
+	sh tools/system-deps.sh
+
 lint: $(STAMP)
-	$(BIN)/ruff check exporter tests tools bench
-	$(BIN)/ruff format --check exporter tests tools bench
+	$(BIN)/ruff check exporter tests tools bench deploy/docker
+	$(BIN)/ruff format --check exporter tests tools bench deploy/docker
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict exporter
 	$(BIN)/mypy --strict --explicit-package-bases bench
 	$(BIN)/mypy --strict tools
 
-pytest: $(STAMP)
+pytest: $(STAMP) system-deps
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: system-deps lint typecheck pytest
 
 docs: $(STAMP)
 	$(BIN)/python tools/update_readme.py
 
-# grafana/dashboards/*.json from exporter/catalog/metrics.py, and the PrometheusRule from alerts.yml.
+# The alert rules, the PrometheusRule, the Grafana dashboards and their ConfigMaps, all
+# generated from exporter/catalog/ (python -m tools.dashboards --help: job selector,
+# runbook URL base, output root).
 dashboards: $(STAMP)
 	$(BIN)/python -m tools.dashboards
 
