@@ -17,7 +17,7 @@
 # REVISION and CREATED fill those OCI labels:
 #   --build-arg REVISION=$(git rev-parse HEAD) --build-arg CREATED=$(date -u +%FT%TZ)
 # VERSION is pyproject.toml's version: pip installs exactly that one, so the label
-# cannot drift from the package (tests/test_image.py holds the two equal).
+# cannot drift from the package (tests/deploy/test_image.py holds the two equal).
 # COPY --chmod needs BuildKit, Docker's default builder since 23.0.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm

@@ -6,7 +6,7 @@ deploy/prometheus/alerts.yml with every ``for:`` cut to 10 s) run for the module
 The exporter and its simulator share a clock that runs at real speed but a
 constant behind it, chosen so the replayed window is inside a project-wide
 incident (one every 7.5 minutes here): the freeze alerts must fire, the health
-alerts must not. tests/test_alerts.py shows the demo's own incidents (one every
+alerts must not. tests/tools/test_alerts.py shows the demo's own incidents (one every
 45 minutes) firing the unshortened rules, with promtool.
 Panels whose families the demo does not expose yet (the daily ones while the
 demo has no insight) are skipped with the family named, never passed silently.

@@ -6,7 +6,7 @@ the systemd unit, the Dockerfile and .dockerignore are parsed and held to what
 the docs promise; the Kubernetes config is loaded by the exporter's own settings
 code. ``kubectl kustomize`` (or ``kustomize``) renders the manifests when it is
 installed, and Docker Compose v2 checks the compose files when it is; those tests
-skip, saying so, without the tool. tests/test_image.py performs the image's steps
+skip, saying so, without the tool. tests/deploy/test_image.py performs the image's steps
 and runs its HEALTHCHECK for real.
 """
 
@@ -26,7 +26,7 @@ import yaml
 from exporter.cli.main import EXIT_CONFIG
 from exporter.scheduling.planner import make_plan
 from exporter.settings import ENV_PREFIX, SECRET_FILES, load_settings
-from tests.test_image import copies, instructions, read_dockerfile
+from tests.deploy.test_image import copies, instructions, read_dockerfile
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 DEPLOY = ROOT / "deploy"

@@ -33,7 +33,7 @@ from tools.dashboards import DASHBOARD_CONFIGMAPS_FILE, dashboards, render_all
 from tools.dashboards.calls import DELAY_S
 from tools.dashboards.config import DEFAULT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BOARDS = {
     path.stem: json.loads(path.read_text()) for path in (ROOT / "grafana/dashboards").glob("*.json")
 }

@@ -25,7 +25,7 @@ from tools.dashboards import ALERTS_FILE, PROMETHEUS_RULE_FILE, dashboards, rend
 from tools.dashboards.__main__ import main
 from tools.dashboards.config import DEFAULT, Config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 RULE_TESTS = sorted((ROOT / "deploy" / "prometheus" / "tests").glob("*.yml"))
 ALERTMANAGER = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"

@@ -1,0 +1,1 @@
+"""Tests of deploy/ and the Dockerfile: manifests render, the image builds and runs."""

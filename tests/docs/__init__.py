@@ -1,0 +1,1 @@
+"""The docs match the tree: README links, sizes, architecture."""

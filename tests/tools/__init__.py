@@ -1,0 +1,1 @@
+"""Tests of the generators in tools/: alert rules and dashboards."""
