@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import SecretStr
 
 from exporter.agora import AgoraClient
@@ -24,8 +23,9 @@ from exporter.scheduling.planner import expand_series, make_plan
 from exporter.simulator import Simulator
 from exporter.store import Store
 from exporter.timing.windows import floor_window
-from tests.daemon_helpers import CUSTOMER_ID, SECRET, live_simulator, settings_from, small_config
-from tests.fakes import FakeClock
+from tests.configs import settings_from, small_config, small_insight_config, write_config
+from tests.daemon_helpers import CUSTOMER_ID, SECRET, live_simulator
+from tests.fakes import FakeClock, FakeSleep
 
 DAY_POINT_S = 16 * HOUR
 """The simulator's day points start at 16:00 UTC, as the reference's examples."""
@@ -61,11 +61,6 @@ class FilledStore:
         return max(max(points) for points in self.expected.values())
 
 
-def write_config(path: Path, config: dict[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 def fill_store(base: Path, *, days_ago: int = DAYS_AGO, rounds: int = ROUNDS) -> FilledStore:
     """Poll the small config's six series ``rounds`` times, 400 s apart, ``days_ago`` days ago.
 
@@ -74,9 +69,7 @@ def fill_store(base: Path, *, days_ago: int = DAYS_AGO, rounds: int = ROUNDS) ->
     started_at = floor_window(time.time()) - days_ago * 86400
     clock = FakeClock(started_at)
 
-    def sleep(seconds: float) -> bool:
-        clock.advance(seconds)
-        return True
+    sleep = FakeSleep(clock)
 
     with live_simulator(clock=clock) as sim:
         config = small_config(sim.base_url, base / "state")
@@ -125,19 +118,12 @@ ROOMY_QUOTA = {"per_minute": 100, "per_day": 1000}
 """Insight quotas big enough for the whole history in one run, without waits."""
 
 
-def insight_config(base_url: str, state_dir: Path, **agora: Any) -> dict[str, Any]:
-    """The small config with Data Insights on: 8 usage series and audioFreezeRate Native."""
-    config = small_config(base_url, state_dir, **agora)
-    config["apps"][0]["insight"] = {"enabled": True}
-    return config
-
-
 def roomy_config(sim: Simulator, state_dir: Path) -> dict[str, Any]:
-    """``insight_config`` with ``ROOMY_QUOTA`` on both insight budgets, here and in ``sim``."""
+    """``small_insight_config`` with ``ROOMY_QUOTA`` on both insight budgets, and in ``sim``."""
     for budget in (Budget.INSIGHT_USAGE, Budget.INSIGHT_QUALITY):
         sim.set_quota(budget, **ROOMY_QUOTA)
     quota = {"insight_usage": ROOMY_QUOTA, "insight_quality": ROOMY_QUOTA}
-    return insight_config(sim.base_url, state_dir, quota=quota)
+    return small_insight_config(sim.base_url, state_dir, quota=quota)
 
 
 def simulator_history(sim: Simulator, config: dict[str, Any], now: int) -> Expected:

@@ -6,19 +6,16 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import App, build_app
-from exporter.settings import Settings, load_settings
 from exporter.simulator import Simulator
+from tests.configs import CUSTOMER_ID, SECRET, settings_from
 
 APPID = "0123456789abcdef0123456789abcdef"
-CUSTOMER_ID = "e2e-customer"
-SECRET = "e2e-Secret-7f3a9c1d"
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -39,38 +36,6 @@ def steady_uids(sim: Simulator, *, now: float, cname: str = "lobby", count: int 
         if len(found) == count:
             return found
     raise AssertionError(f"the simulator has no {count} steady uids in {cname}")
-
-
-def small_config(
-    base_url: str, state_dir: Path, *, uids: list[int] | None = None, **agora: Any
-) -> dict[str, Any]:
-    """The issue's reference config: one app, Native, three metrics, lobby with two uids."""
-    return {
-        "agora": {
-            "base_url": base_url,
-            "customer_id": CUSTOMER_ID,
-            "customer_secret": SECRET,
-            "plan": "enterprise",
-            **agora,
-        },
-        "state_dir": str(state_dir),
-        "apps": [
-            {
-                "appid": APPID,
-                "product_types": ["Native"],
-                "realtime": {
-                    "usage": ["userCount", "channelCount"],
-                    "quality": ["audioFreezeRate"],
-                    "channels": [{"cname": "lobby", "uids": uids or [1001, 1002]}],
-                },
-                "insight": {"enabled": False},
-            }
-        ],
-    }
-
-
-def settings_from(config: dict[str, Any]) -> Settings:
-    return load_settings(None, environ={}, overrides=config)
 
 
 @contextmanager

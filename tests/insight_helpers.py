@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.agora import AgoraClient
 from exporter.agora.limits import DAY, Budget
-from exporter.catalog.realtime import QUALITY_METRICS
 from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
 from exporter.quota.context import PollContext
@@ -22,39 +20,10 @@ from exporter.serving.collector import AgoraCollector, CollectorInput
 from exporter.simulator import Simulator
 from exporter.simulator.insight import point_times
 from exporter.store import Store, StoreSnapshot
-from tests.conftest import APPID, CUSTOMER_ID, CUSTOMER_SECRET
-from tests.daemon_helpers import Samples, parse, settings_from
-from tests.fakes import FakeClock
-
-
-def insight_config(
-    base_url: str,
-    state_dir: Path,
-    *,
-    hourly: bool = False,
-    product_types: Sequence[str] = ("Native", "WebRTC"),
-    quality: Sequence[str] = QUALITY_METRICS,
-    **agora: Any,
-) -> dict[str, Any]:
-    """One Enterprise app with insight on; real-time reduced to one series."""
-    return {
-        "agora": {
-            "base_url": base_url,
-            "customer_id": CUSTOMER_ID,
-            "customer_secret": CUSTOMER_SECRET,
-            "plan": "enterprise",
-            **agora,
-        },
-        "state_dir": str(state_dir),
-        "apps": [
-            {
-                "appid": APPID,
-                "product_types": list(product_types),
-                "realtime": {"usage": ["userCount"], "quality": list(quality)},
-                "insight": {"enabled": True, "hourly_quality": hourly},
-            }
-        ],
-    }
+from tests.configs import settings_from
+from tests.conftest import APPID
+from tests.daemon_helpers import Samples, parse
+from tests.fakes import FakeClock, FakeSleep
 
 
 @dataclass
@@ -98,9 +67,7 @@ def insight_rig(config: dict[str, Any], clock: FakeClock) -> Iterator[Rig]:
     plan = make_plan(settings)
     assert plan.feasible, plan.problems
 
-    def sleep(seconds: float) -> bool:
-        clock.advance(seconds)
-        return True
+    sleep = FakeSleep(clock)
 
     store = Store(settings.state_dir, clock=clock)
     client = AgoraClient(

@@ -28,8 +28,9 @@ from exporter.simulator import Simulator
 from exporter.store import DB_NAME, Store
 from exporter.store.lock import StateDirLock
 from tests.backfill.test_render import parse_export
-from tests.backfill_helpers import insight_config, roomy_config, simulator_history, write_config
-from tests.daemon_helpers import live_simulator, settings_from
+from tests.backfill_helpers import roomy_config, simulator_history
+from tests.configs import settings_from, small_insight_config, write_config
+from tests.daemon_helpers import live_simulator
 from tests.fakes import FakeClock
 
 NOW = 1_764_000_000  # 2025-11-24 16:00 UTC: a day point's ts
@@ -65,7 +66,7 @@ def rig(tmp_path: Path) -> Iterator[FetchRig]:
     """Enterprise's own insight quotas: 60 a day, most of it planned for the daemon."""
     clock = FakeClock(NOW + 7 * HOUR)
     with live_simulator(clock=clock) as sim:
-        yield FetchRig(clock, sim, insight_config(sim.base_url, tmp_path / "state"), tmp_path)
+        yield FetchRig(clock, sim, small_insight_config(sim.base_url, tmp_path / "state"), tmp_path)
 
 
 @pytest.fixture
@@ -189,7 +190,7 @@ def test_fetch_without_a_store_creates_one_for_its_ledger(roomy: FetchRig) -> No
 
 
 def test_frames_reach_back_from_the_oldest_known_point_newest_first_series_in_turn() -> None:
-    settings = settings_from(insight_config("http://127.0.0.1:9", Path("/nonexistent")))
+    settings = settings_from(small_insight_config("http://127.0.0.1:9", Path("/nonexistent")))
     plan = make_plan(settings)
     limits = {budget: one.limits for budget, one in plan.budgets.items()}
     users, sessions = plan.insight[:2]

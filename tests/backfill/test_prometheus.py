@@ -33,7 +33,8 @@ from tests.backfill_helpers import (
     roomy_config,
     simulator_history,
 )
-from tests.daemon_helpers import free_port, live_simulator, settings_from, wait_until
+from tests.configs import settings_from
+from tests.daemon_helpers import free_port, live_simulator, wait_until
 from tests.fakes import FakeClock
 
 pytestmark = pytest.mark.prometheus

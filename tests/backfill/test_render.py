@@ -39,14 +39,9 @@ from exporter.realtime.view import Mode
 from exporter.scheduling.planner import expand_series
 from exporter.serving.collector import AgoraCollector, CollectorInput
 from exporter.store import DB_NAME, Store, StoreSnapshot, WindowRow
-from tests.backfill_helpers import Expected, FilledStore, fill_store, insight_config, write_config
-from tests.daemon_helpers import (
-    live_simulator,
-    running_app,
-    settings_from,
-    small_config,
-    wait_until,
-)
+from tests.backfill_helpers import Expected, FilledStore, fill_store
+from tests.configs import settings_from, small_config, small_insight_config, write_config
+from tests.daemon_helpers import live_simulator, running_app, wait_until
 from tests.fakes import FakeClock
 
 NOW = 1_764_000_000.0
@@ -168,7 +163,7 @@ def test_realtime_families_labels_and_help_match_what_the_live_metrics_endpoint_
 def test_daily_families_labels_help_and_units_match_what_the_live_metrics_endpoint_shows(
     tmp_path: Path,
 ) -> None:
-    settings = settings_from(insight_config("http://127.0.0.1:9", tmp_path))
+    settings = settings_from(small_insight_config("http://127.0.0.1:9", tmp_path))
     insight = expand_insight_series(settings)
     points = {one.key: {int(NOW) - 86400: 2.5 + n} for n, one in enumerate(insight)}
     state = InsightState(series=tuple(insight), shown=newest_points(insight, points))
@@ -408,7 +403,7 @@ def test_a_plain_backfill_runs_beside_a_live_daemon_and_fetch_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with live_simulator() as sim:
-        config = insight_config(sim.base_url, tmp_path / "state")
+        config = small_insight_config(sim.base_url, tmp_path / "state")
         config_file = write_config(tmp_path / "agora.yml", config)
         out = tmp_path / "live.om"
         with running_app(config) as app:

@@ -11,15 +11,8 @@ import pytest
 
 from exporter.calls.view import CallState
 from exporter.catalog import calls as catalog
-from tests.daemon_helpers import (
-    APPID,
-    live_simulator,
-    named,
-    running_app,
-    scrape,
-    small_config,
-    wait_until,
-)
+from tests.configs import small_config
+from tests.daemon_helpers import APPID, live_simulator, named, running_app, scrape, wait_until
 
 
 def _has_call_metrics(port: int) -> bool:

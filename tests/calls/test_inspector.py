@@ -33,7 +33,7 @@ from exporter.simulator import Simulator
 from exporter.store import Store
 from exporter.store.calls import TrackedCall
 from tests.conftest import APPID, CUSTOMER_ID, CUSTOMER_SECRET, MakeSimulator
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, FakeSleep
 
 SERVER_PLATFORM = "Linux"
 Exposed = dict[tuple[str, tuple[str, ...]], float]
@@ -117,9 +117,7 @@ def rigs(make_simulator: MakeSimulator, fake_clock: FakeClock, tmp_path: Path) -
                 )
             )
 
-            def sleep(seconds: float) -> bool:
-                fake_clock.advance(seconds)
-                return True
+            sleep = FakeSleep(fake_clock)
 
             limits = {budget: one.limits for budget, one in plan.budgets.items()}
             fetcher = CallFetcher(

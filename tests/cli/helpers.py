@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from tests.daemon_helpers import small_config
+from tests.configs import small_config
 
 EXPORTER = [sys.executable, "-m", "exporter"]
 

@@ -16,10 +16,11 @@ from exporter.settings import Settings, load_settings
 from exporter.simulator import Simulator
 from exporter.store import Store
 from exporter.store.lock import StateDirLock
+from tests.configs import settings_from as daemon_settings
+from tests.configs import small_config
 from tests.conftest import APPID, CUSTOMER_ID, CUSTOMER_SECRET, MakeSimulator
-from tests.daemon_helpers import live_simulator, small_config
-from tests.daemon_helpers import settings_from as daemon_settings
-from tests.fakes import FakeClock
+from tests.daemon_helpers import live_simulator
+from tests.fakes import FakeClock, FakeSleep
 
 UID_ROW = re.compile(r"^\s+(\d+)\s+(\S+)\s+(\S+)\s+\d+(\.\d)?/\d+(\.\d)?\s")
 
@@ -47,9 +48,7 @@ def _settings(sim: Simulator, state_dir: Path, **calls: Any) -> Settings:
 def _run(settings: Settings, clock: FakeClock, cname: str | None = None) -> tuple[int, str]:
     said: list[str] = []
 
-    def sleep(seconds: float) -> bool:
-        clock.advance(seconds)
-        return True
+    sleep = FakeSleep(clock)
 
     code = run_calls(settings, cname=cname, say=said.append, clock=clock, sleep=sleep)
     return code, "\n".join(said)

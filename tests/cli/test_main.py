@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from exporter.cli.main import main
-from tests.daemon_helpers import SECRET, small_config
+from tests.configs import small_config
+from tests.daemon_helpers import SECRET
 
 
 def _config_file(tmp_path: Path, config: dict[str, object]) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.helpers import EXPORTER, child_env, config_file
-from tests.daemon_helpers import small_config
+from tests.configs import small_config
 
 PLAN_HEADER = "agora-exporter poll plan"
 

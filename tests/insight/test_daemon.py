@@ -19,6 +19,7 @@ from exporter.catalog.realtime import QUALITY_METRICS
 from exporter.insight.plan import INSIGHT_BUDGETS
 from exporter.settings import Settings, load_settings
 from exporter.simulator import Simulator
+from tests.configs import insight_config, settings_from, small_config
 from tests.conftest import APPID, CUSTOMER_ID, CUSTOMER_SECRET, SEED, START, MakeSimulator
 from tests.daemon_helpers import (
     Samples,
@@ -27,12 +28,10 @@ from tests.daemon_helpers import (
     parse,
     running_app,
     scrape,
-    settings_from,
-    small_config,
     wait_until,
 )
 from tests.fakes import FakeClock, render_afresh
-from tests.insight_helpers import insight_config, latest_published
+from tests.insight_helpers import latest_published
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ from exporter.insight.plan import SLACK_S
 from exporter.insight.series import InsightSeries
 from exporter.quota.series_poller import PollStatus
 from exporter.simulator import Fault
+from tests.configs import insight_config
 from tests.conftest import APPID, START, MakeSimulator
 from tests.daemon_helpers import named
 from tests.fakes import FakeClock
-from tests.insight_helpers import insight_config, insight_rig, latest_published, metric_params
+from tests.insight_helpers import insight_rig, latest_published, metric_params
 
 USAGE = Endpoint.INSIGHT_USAGE.value
 TICK_S = 300

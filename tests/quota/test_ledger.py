@@ -10,7 +10,7 @@ import pytest
 from exporter.agora.limits import Budget, Limits
 from exporter.quota.ledger import PER_SECOND_MARGIN_S, PERIOD_MARGIN_S, Ledger, free_slot
 from exporter.store import Store
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, FakeSleep
 
 T0 = 1_800_000_000.0
 PER_MINUTE = Limits(per_minute=2, per_day=100, horizon_s=3600, max_span_s=3600, delay_s=20)
@@ -49,12 +49,7 @@ def test_free_slot(sent: list[float], limits: Limits, expected: float) -> None:
 def _ledger(tmp_path: Path, clock: FakeClock, waits: list[float]) -> tuple[Ledger, Store]:
     store = Store(tmp_path / "state", clock=clock)
 
-    def sleep(seconds: float) -> bool:
-        waits.append(seconds)
-        clock.advance(seconds)
-        return True
-
-    return Ledger(store=store, clock=clock, sleep=sleep), store
+    return Ledger(store=store, clock=clock, sleep=FakeSleep(clock, waits)), store
 
 
 def test_take_records_the_request_before_returning(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ from exporter.scheduling.jobs import PollScheduler
 from exporter.scheduling.planner import PollPlan, make_plan
 from exporter.settings import load_settings
 from exporter.store import Store
-from tests.daemon_helpers import small_config, wait_until
+from tests.configs import small_config
+from tests.daemon_helpers import wait_until
 
 JOB = f"insight:{Budget.INSIGHT_USAGE}"
 

@@ -16,7 +16,7 @@ import pytest
 
 from exporter.app import App, build_app
 from exporter.store.data import WindowRow
-from tests.daemon_helpers import settings_from, small_config
+from tests.configs import settings_from, small_config
 from tests.fakes import FakeClock, render_afresh
 
 T0 = 1_700_000_000

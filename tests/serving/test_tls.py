@@ -20,7 +20,8 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from exporter.app import build_app
 from exporter.serving.server import MetricsServer, Routes
 from exporter.serving.web.config import WebConfigWatcher
-from tests.daemon_helpers import free_port, live_simulator, settings_from, small_config, wait_until
+from tests.configs import settings_from, small_config
+from tests.daemon_helpers import free_port, live_simulator, wait_until
 from tests.tls_certs import CLIENT_SAN, Pki, bcrypt_hash, make_pki
 
 USER = "prometheus"

@@ -16,7 +16,7 @@ import yaml
 from exporter.cli.main import main
 from exporter.serving.web.auth import BasicAuth, RateLimiter, parse_duration
 from exporter.serving.web.config import WebConfigError, WebConfigWatcher, load_web_config
-from tests.daemon_helpers import small_config
+from tests.configs import small_config
 from tests.fakes import FakeClock
 from tests.tls_certs import Pki, bcrypt_hash, make_pki
 

@@ -20,7 +20,8 @@ import yaml
 
 from exporter.simulator import Fault, Simulator
 from exporter.store import DB_NAME
-from tests.daemon_helpers import free_port, small_config, wait_until
+from tests.configs import small_config
+from tests.daemon_helpers import free_port, wait_until
 
 CUSTOMER_ID = "cid-7Hq2Vx9LmR"
 SECRET = "sEcReT-91f3e7a2-Wombat"

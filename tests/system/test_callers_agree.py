@@ -46,8 +46,8 @@ from exporter.realtime.series import Series
 from exporter.scheduling.planner import make_plan
 from exporter.simulator import Fault, Simulator
 from exporter.store import Store
+from tests.configs import settings_from
 from tests.conftest import APPID, CUSTOMER_ID, CUSTOMER_SECRET, MakeSimulator
-from tests.daemon_helpers import settings_from
 from tests.fakes import FakeClock, FakeSleep
 
 REALTIME_SERIES = Series(APPID, "Native", "userCount", Scope.PROJECT)

@@ -53,16 +53,9 @@ from exporter.simulator import Simulator
 from exporter.store import DB_NAME, Store
 from exporter.store.lock import StateDirLock
 from exporter.timing.windows import WINDOW_S, floor_window
+from tests.configs import settings_from, small_config
 from tests.crash_worker import fast_clock
-from tests.daemon_helpers import (
-    APPID,
-    CUSTOMER_ID,
-    SECRET,
-    named,
-    scrape,
-    settings_from,
-    small_config,
-)
+from tests.daemon_helpers import APPID, CUSTOMER_ID, SECRET, named, scrape
 from tests.fakes import FakeClock
 
 KILLS = 60

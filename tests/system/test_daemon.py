@@ -11,6 +11,7 @@ import pytest
 
 from exporter.app import InfeasiblePlanError, build_app
 from exporter.simulator import Fault
+from tests.configs import settings_from, small_config
 from tests.daemon_helpers import (
     APPID,
     SECRET,
@@ -19,8 +20,6 @@ from tests.daemon_helpers import (
     named,
     running_app,
     scrape,
-    settings_from,
-    small_config,
     steady_uids,
     wait_until,
 )

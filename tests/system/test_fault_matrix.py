@@ -33,7 +33,8 @@ from exporter.quota.series_poller import PollStatus as Status
 from exporter.realtime.poller import PollResult
 from exporter.simulator import Fault, Simulator
 from exporter.timing.windows import WINDOW_S, QueryRange, query_range
-from tests.daemon_helpers import APPID, CUSTOMER_ID, SECRET, named, scrape, settings_from
+from tests.configs import settings_from
+from tests.daemon_helpers import APPID, CUSTOMER_ID, SECRET, named, scrape
 from tests.fakes import FakeClock, FakeSleep
 from tests.fault_relay import FaultRelay
 

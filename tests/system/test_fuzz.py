@@ -42,7 +42,7 @@ from exporter.scheduling.planner import make_plan
 from exporter.settings import load_settings
 from exporter.store import Store
 from exporter.timing.windows import WINDOW_S, query_range
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, FakeSleep
 
 APPID = "0123456789abcdef0123456789abcdef"
 T0 = 1_764_000_000
@@ -184,7 +184,7 @@ def test_a_poller_fed_anything_never_raises_nor_moves_a_cursor_back_nor_stores_a
                 limits={Budget.REALTIME: roomy},
                 stats=RuntimeStats(),
                 clock=clock,
-                sleep=lambda seconds: clock.advance(seconds) is not None,
+                sleep=FakeSleep(clock),
             )
         )
         cursor = None

@@ -24,15 +24,8 @@ from exporter.quota.series_poller import PollStatus as Status
 from exporter.settings import load_settings
 from exporter.simulator import Fault, Simulator
 from exporter.store import Store
-from tests.daemon_helpers import (
-    CUSTOMER_ID,
-    SECRET,
-    free_port,
-    named,
-    scrape,
-    small_config,
-    wait_until,
-)
+from tests.configs import small_config
+from tests.daemon_helpers import CUSTOMER_ID, SECRET, free_port, named, scrape, wait_until
 from tests.fakes import FakeClock
 
 T0 = 1_764_000_000.0

@@ -15,15 +15,8 @@ import httpx
 import yaml
 
 from exporter.agora.limits import Budget
-from tests.daemon_helpers import (
-    APPID,
-    free_port,
-    live_simulator,
-    named,
-    scrape,
-    small_config,
-    wait_until,
-)
+from tests.configs import small_config
+from tests.daemon_helpers import APPID, free_port, live_simulator, named, scrape, wait_until
 
 LOW_QUOTA = {"per_minute": 3, "per_day": 1440}
 
