@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter.agora.limits import Budget, Endpoint
 from exporter.catalog.insight import INSIGHT_METRICS, Granularity, InsightMetric
+from exporter.catalog.polled import PolledSeries
 
 
 @dataclass(frozen=True, order=True)
-class InsightSeries:
+class InsightSeries(PolledSeries):
     appid: str
     metric: str
     """The reference's spelling (``peakCurrentUsers``), whatever the API accepts."""
@@ -30,14 +30,6 @@ class InsightSeries:
     @property
     def catalog(self) -> InsightMetric:
         return INSIGHT_METRICS[self.metric]
-
-    @property
-    def endpoint(self) -> Endpoint:
-        return self.catalog.endpoint
-
-    @property
-    def budget(self) -> Budget:
-        return self.endpoint.budget
 
     @property
     def family(self) -> str:

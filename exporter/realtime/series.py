@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter.agora.limits import Budget, Endpoint
+from exporter.catalog.polled import PolledSeries
 from exporter.catalog.realtime import REALTIME_METRICS, RealtimeMetric, Scope
 
 MAX_UIDS_PER_REQUEST = 10
 
 
 @dataclass(frozen=True, order=True)
-class Series:
+class Series(PolledSeries):
     appid: str
     product_type: str
     metric: str
@@ -33,14 +33,6 @@ class Series:
     @property
     def catalog(self) -> RealtimeMetric:
         return REALTIME_METRICS[self.metric]
-
-    @property
-    def endpoint(self) -> Endpoint:
-        return self.catalog.endpoint
-
-    @property
-    def budget(self) -> Budget:
-        return self.endpoint.budget
 
     @property
     def family(self) -> str:
