@@ -23,10 +23,13 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
+ARG REVISION=unknown
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY exporter ./exporter
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# agora_exporter_build_info{revision}: the commit, kept in the wheel (not a commit hash: "unknown").
+RUN printf '%s\n' "${REVISION}" > exporter/serving/REVISION \
+    && pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE}
 ARG PYTHON_IMAGE

@@ -1,4 +1,4 @@
-"""The exporter's own families: freshness, health, requests and quota."""
+"""The exporter's own families: freshness, health, requests, quota, build and process."""
 
 from __future__ import annotations
 
@@ -49,13 +49,15 @@ QUOTA_LIMIT = SelfMetric(
     "agora_exporter_quota_limit",
     "gauge",
     ("budget", "period"),
-    "Requests the plan allows per budget and period (minute or day).",
+    "Requests the plan allows per budget and period (second, minute or day; only the periods "
+    "the plan limits).",
 )
 QUOTA_USED = SelfMetric(
     "agora_exporter_quota_used",
     "gauge",
     ("budget", "period"),
-    "Requests sent in the last 60 s (minute) or 24 h (day), per budget, from the ledger.",
+    "Requests sent in the last 1 s (second), 60 s (minute) or 24 h (day), per budget, "
+    "from the ledger.",
 )
 POLL_INTERVAL = SelfMetric(
     "agora_exporter_poll_interval_seconds",
@@ -85,9 +87,52 @@ WINDOWS_MISSED = SelfMetric(
 BUILD_INFO = SelfMetric(
     "agora_exporter_build_info",
     "gauge",
-    ("version", "python_version"),
-    "Always 1; labels carry the exporter's version.",
+    ("version", "revision", "python_version"),
+    "Always 1; labels carry the exporter's version, the git commit it was built from "
+    "(unknown when not known) and the Python version.",
 )
+
+# The process section: prometheus_client's ProcessCollector (reading /proc, so Linux
+# only) and PlatformCollector, with their own names and HELP texts.
+PROCESS_CPU = SelfMetric(
+    "process_cpu_seconds_total",
+    "counter",
+    (),
+    "Total user and system CPU time spent in seconds.",
+)
+PROCESS_RESIDENT_MEMORY = SelfMetric(
+    "process_resident_memory_bytes", "gauge", (), "Resident memory size in bytes."
+)
+PROCESS_VIRTUAL_MEMORY = SelfMetric(
+    "process_virtual_memory_bytes", "gauge", (), "Virtual memory size in bytes."
+)
+PROCESS_START_TIME = SelfMetric(
+    "process_start_time_seconds",
+    "gauge",
+    (),
+    "Start time of the process since unix epoch in seconds.",
+)
+PROCESS_OPEN_FDS = SelfMetric("process_open_fds", "gauge", (), "Number of open file descriptors.")
+PROCESS_MAX_FDS = SelfMetric(
+    "process_max_fds", "gauge", (), "Maximum number of open file descriptors."
+)
+PYTHON_INFO = SelfMetric(
+    "python_info",
+    "gauge",
+    ("implementation", "major", "minor", "patchlevel", "version"),
+    "Python platform information",
+)
+
+PROCESS_METRICS: tuple[SelfMetric, ...] = (
+    PROCESS_VIRTUAL_MEMORY,
+    PROCESS_RESIDENT_MEMORY,
+    PROCESS_START_TIME,
+    PROCESS_CPU,
+    PROCESS_OPEN_FDS,
+    PROCESS_MAX_FDS,
+    PYTHON_INFO,
+)
+"""The process section, in its order: read at most once a second (process_* need /proc)."""
 
 SELF_METRICS: tuple[SelfMetric, ...] = (
     WINDOW_TIMESTAMP,
@@ -102,4 +147,5 @@ SELF_METRICS: tuple[SelfMetric, ...] = (
     POLL_INTERVAL,
     WINDOWS_MISSED,
     BUILD_INFO,
+    *PROCESS_METRICS,
 )

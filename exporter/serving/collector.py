@@ -1,6 +1,9 @@
 """The Prometheus collector: one input snapshot in, fresh metric families out.
 
-It does no I/O and works on an empty store. A scrape of a small config looks
+It does no I/O and works on an empty store, but for its last section: the
+process_* families read /proc, through the input's ``process`` source
+(:mod:`exporter.serving.runtime`: live by default, at most once a second of the
+scrape's clock; tests inject a fixed one). A scrape of a small config looks
 like this (replay mode)::
 
     # HELP agora_realtime_audio_freeze_ratio Share of audio time frozen ...
@@ -12,6 +15,7 @@ like this (replay mode)::
     agora_up{appid="0123..."} 1.0
     agora_exporter_quota_used{budget="realtime",period="day"} 312.0
     agora_exporter_poll_interval_seconds{budget="realtime"} 400.0
+    process_resident_memory_bytes 5.1e+07
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from exporter.quota.request_stats import DURATION_BUCKETS, StatsSnapshot
 from exporter.quota.rules import periods
 from exporter.realtime.series import Series
 from exporter.realtime.view import Mode, Shown, WindowSource, newest_windows, shown_windows
+from exporter.serving.runtime import LIVE_PROCESS, REVISION, ProcessSource
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ class CollectorInput:
     """Data Insights series and the newest published point of each (empty: disabled)."""
     calls: CallState = EMPTY_CALLS
     """Call Inspector: inspected calls and their newest samples (empty: disabled)."""
+    process: ProcessSource = LIVE_PROCESS
+    """The process section's source (``runtime.NO_PROCESS``: none, and no I/O)."""
 
 
 def _label_values(shown: Shown) -> list[str]:
@@ -203,7 +210,7 @@ def _quota_families(data: CollectorInput) -> Iterator[Metric]:
     missed.add_metric([], float(data.windows_missed_total))
     yield missed
     build = GaugeMetricFamily(BUILD_INFO.name, BUILD_INFO.help, labels=list(BUILD_INFO.labels))
-    build.add_metric([__version__, platform.python_version()], 1.0)
+    build.add_metric([__version__, REVISION, platform.python_version()], 1.0)
     yield build
 
 
@@ -232,11 +239,17 @@ def own_families(data: CollectorInput) -> Iterator[Metric]:
     yield from _quota_families(data)
 
 
+def process_families(data: CollectorInput) -> Iterator[Metric]:
+    """process_* and python_info: the only section that reads anything (``data.process``)."""
+    return iter(data.process.families(data.now))
+
+
 SECTIONS: tuple[Callable[[CollectorInput], Iterator[Metric]], ...] = (
     realtime_families,
     insight_families,
     calls_families,
     own_families,
+    process_families,
 )
 """A scrape, in order: :class:`AgoraCollector` and the exposition cache both render these."""
 

@@ -2,7 +2,8 @@
 
 Everything runs on a real store (SQLite in ``tmp_path``) and a fake clock, and
 every answer is compared with prometheus_client rendering the collector afresh
-at the same instant.
+at the same instant; the process section reads this process's /proc, unless a
+test gives it a /proc of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from exporter.agora.limits import Budget, Plan, limits_for
 from exporter.calls.view import EMPTY_CALLS, CallState
+from exporter.catalog.own import PROCESS_METRICS
 from exporter.catalog.realtime import Scope
 from exporter.quota.request_stats import RuntimeStats
 from exporter.realtime.series import Series
@@ -26,11 +28,13 @@ from exporter.serving.collector import BudgetState, CollectorInput
 from exporter.serving.exposition import Exposition
 from exporter.serving.exposition.cache import RECENT_S
 from exporter.serving.exposition.realtime import BLOCK_SERIES, next_boundary
+from exporter.serving.runtime import LIVE_PROCESS, ProcessReader, ProcessSource
 from exporter.store import Store
 from exporter.store.calls import CallSample, CallSession, TrackedCall
 from exporter.store.data import WindowRow
 from tests.daemon_helpers import wait_until
 from tests.fakes import FakeClock, render_afresh
+from tests.serving.test_collector import RSS_BYTES, write_fake_proc
 
 APPID = "0123456789abcdef0123456789abcdef"
 T0 = 1_700_000_000
@@ -77,6 +81,7 @@ class Rig:
     mode: Mode = Mode.REPLAY
     timestamps: bool = False
     calls: CallState = EMPTY_CALLS
+    process: ProcessSource = LIVE_PROCESS
 
     def source(self) -> CollectorInput:
         limits = limits_for(Plan.ENTERPRISE, Budget.REALTIME)
@@ -95,6 +100,7 @@ class Rig:
             mode=self.mode,
             timestamps=self.timestamps,
             calls=self.calls,
+            process=self.process,
         )
 
     def commit(self, one: Series, start: int, count: int, value: float = 0.5) -> None:
@@ -375,3 +381,41 @@ def test_the_thread_renders_the_next_window_ahead_and_stops(rig: Rig) -> None:
     rig.clock.advance(3)
     assert_same(cache, rig)
     assert cache.blocks_rendered == 2 * rendered
+
+
+def test_the_process_section_is_served_as_an_uncached_render_serves_it(rig: Rig) -> None:
+    cache = Exposition(rig.source)
+    for accept in (TEXT, OPENMETRICS):
+        body = assert_same(cache, rig, accept)
+        for metric in PROCESS_METRICS:
+            # OpenMetrics names a counter's family without its _total
+            name = metric.name if accept == TEXT else metric.name.removesuffix("_total")
+            assert f"\n# TYPE {name} {metric.kind}\n".encode() in body
+        assert b"\nprocess_resident_memory_bytes " in body
+
+
+def _sample(body: bytes, name: str) -> float:
+    [line] = [one for one in body.decode().splitlines() if one.startswith(name + " ")]
+    return float(line.split(" ")[1])
+
+
+def test_the_process_section_is_read_again_every_second_and_only_then(
+    rig: Rig, tmp_path: Path
+) -> None:
+    proc = write_fake_proc(tmp_path / "proc", open_fds=3)
+    rig.process = ProcessReader(proc)
+    cache = Exposition(rig.source)
+    rig.clock.set(T0 + 3600.25)
+    first = assert_same(cache, rig)
+    assert _sample(first, "process_open_fds") == 3
+    blocks = cache.blocks_rendered
+    write_fake_proc(proc, open_fds=7, rss_bytes=3 * RSS_BYTES)
+    rig.clock.advance(0.5)  # the same second: the same reading, cached or not
+    assert assert_same(cache, rig) == first
+    rig.clock.advance(0.5)
+    later = assert_same(cache, rig)
+    assert _sample(later, "process_open_fds") == 7
+    assert _sample(later, "process_resident_memory_bytes") == 3 * RSS_BYTES
+    assert cache.blocks_rendered == blocks  # the real-time section was not rendered again
+    zipped, _ = cached(cache, TEXT, "gzip")
+    assert gzip.decompress(zipped) == later

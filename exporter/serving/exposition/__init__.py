@@ -14,8 +14,11 @@ per negotiated format (:mod:`exporter.serving.exposition.realtime`):
   the first time a scraper asks for gzip: a commit joins again the few chunks
   its block's samples lie in, and a scrape sends the chunks as they are;
 * the calls section, rendered again when the call state changes;
-* everything else (insight, the exporter's own families): built from the
-  collector at every scrape, encoded again only when the families changed.
+* everything else (insight, the exporter's own families, the process section):
+  built from the collector at every scrape, encoded again only when the
+  families changed. The process section (process_*, python_info) is read again
+  once the scrape's clock is in another second, so memory and CPU are at most
+  a second old, and it is the same reading for every rendering in that second.
 
 Scrapes that queue while another one reads the state share its answer when
 that read began after they arrived, so a crowd of scrapers costs one read.
