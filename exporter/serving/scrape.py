@@ -2,13 +2,14 @@
 
 The composition root hands a :class:`ScrapeSource` the stages' read sides
 (the store, the statistics, the insight passes, the call inspector) and the
-plan in force; /metrics, the status page and /-/ready all read through it, so
-they can never disagree. It reads memory only (the store's snapshot and its
-ledger cache), never the API.
+plan in force; /metrics, the status page (``/`` and ``/status.json``) and
+/-/ready all read through it, so they can never disagree. It reads memory only
+(the store's snapshot and its ledger cache), never the API.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from exporter.quota.rules import periods, used_since
 from exporter.realtime.view import Mode
 from exporter.scheduling.planner import PollPlan
 from exporter.serving.collector import BudgetState, CollectorInput
+from exporter.serving.status_json import json_limit, render_status_json
 from exporter.serving.status_page import render_status
 from exporter.settings import ExpositionSettings
 from exporter.store import Store
@@ -85,3 +87,18 @@ class ScrapeSource:
         return render_status(
             self.collector_input(), plan_name=self.plan.tier.value, ready=self.is_ready()
         )
+
+    def status_json(self, query: str = "") -> tuple[int, bytes, dict[str, str]]:
+        """``/status.json?{query}``: HTTP status, JSON body, headers (400: a bad ``limit``)."""
+        headers = {"Content-Type": "application/json"}
+        try:
+            limit = json_limit(query)
+        except ValueError as error:
+            return 400, json.dumps({"error": str(error)}).encode(), headers
+        text = render_status_json(
+            self.collector_input(),
+            plan_name=self.plan.tier.value,
+            ready=self.is_ready(),
+            limit=limit,
+        )
+        return 200, text.encode(), headers

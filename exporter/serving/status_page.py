@@ -1,7 +1,11 @@
 """The HTML status page at ``/``: plan, quota use, freshness and last errors.
 
 Rendered from the same ``CollectorInput`` a scrape reads, so it can never
-show something /metrics does not.
+show something /metrics does not; rendering does no I/O. The freshness table
+holds the :data:`PAGE_ROWS` worst series rows (failing first, then the
+stalest; see :mod:`exporter.serving.status_rows`) and says how many it left
+out, so the page stays a few tens of KB at any number of series; every row is
+in ``/status.json`` (:mod:`exporter.serving.status_json`).
 """
 
 from __future__ import annotations
@@ -12,8 +16,14 @@ from datetime import UTC, datetime
 from exporter import __version__
 from exporter.calls.view import users
 from exporter.quota.rules import periods
-from exporter.realtime.view import newest_windows
 from exporter.serving.collector import CollectorInput
+from exporter.serving.status_json import JSON_MAX_ROWS
+from exporter.serving.status_rows import SeriesRow, worst_rows
+
+PAGE_ROWS = 200
+"""Series rows on the page: a few tens of KB at any number of series."""
+ERROR_CHARS = 200
+"""A series' last error is cut to this many characters here (whole in /status.json)."""
 
 _STYLE = (
     "body{font-family:sans-serif;margin:2em;color:#222}"
@@ -37,6 +47,10 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _cut(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1] + "\u2026"
+
+
 def _budget_rows(data: CollectorInput) -> list[list[str]]:
     rows = []
     for budget, state in sorted(data.budgets.items()):
@@ -46,15 +60,41 @@ def _budget_rows(data: CollectorInput) -> list[list[str]]:
     return rows
 
 
-def _series_rows(data: CollectorInput) -> list[list[str]]:
-    rows = []
-    for shown in newest_windows(data.series, data.windows):
-        uid = "" if shown.uid is None else str(shown.uid)
-        age = data.now - shown.newest_ts
-        status = data.stats.series.get(shown.series.key)
-        outcome = status.last_outcome if status and status.last_outcome else "-"
-        rows.append([shown.series.describe(), uid, _when(shown.newest_ts), f"{age:.0f} s", outcome])
-    return rows
+def _series_cells(row: SeriesRow, now: float) -> list[str]:
+    status = row.status
+    age = "-" if row.newest_ts is None else f"{now - row.newest_ts:.0f} s"
+    if status is None:
+        polled, outcome = "not yet", "-"
+    else:
+        polled, outcome = _when(status.last_poll_at), status.last_outcome or "-"
+    error = "" if status is None or status.last_error is None else status.last_error
+    return [
+        row.series.describe(),
+        "" if row.uid is None else str(row.uid),
+        _when(row.newest_ts),
+        age,
+        polled,
+        outcome,
+        _cut(error, ERROR_CHARS),
+    ]
+
+
+def _freshness_parts(data: CollectorInput) -> list[str]:
+    rows, total = worst_rows(data, PAGE_ROWS)
+    left_out = total - len(rows)
+    if left_out:
+        every = min(total, JSON_MAX_ROWS)
+        link = f"/status.json?limit={every}"
+        note = (
+            f"<p>The {len(rows):,} worst of {total:,} rows, failing first, then the stalest; "
+            f"<b>{left_out:,} left out</b>. Every row, as JSON: "
+            f'<a href="{link}">{link}</a></p>'
+        )
+    else:
+        note = f"<p>All {total:,} rows, failing first, then the stalest.</p>"
+    headers = ["series", "uid", "newest window", "age", "last poll", "outcome", "error"]
+    cells = [_series_cells(row, data.now) for row in rows]
+    return ["<h2>Freshness</h2>", note, _table(headers, cells)]
 
 
 def _insight_parts(data: CollectorInput) -> list[str]:
@@ -124,7 +164,7 @@ def _call_parts(data: CollectorInput) -> list[str]:
 
 
 def render_status(data: CollectorInput, *, plan_name: str, ready: bool) -> str:
-    """The whole page as one HTML string."""
+    """The whole HTML page as one string, a bounded size whatever the number of series."""
     apps = [
         [appid, "up" if is_up else "DOWN"] for appid, is_up in sorted(data.stats.up.items())
     ] or [["(no poll finished yet)", ""]]
@@ -132,8 +172,6 @@ def render_status(data: CollectorInput, *, plan_name: str, ready: bool) -> str:
         [_when(entry.at), entry.where, entry.outcome, entry.message]
         for entry in reversed(data.stats.recent_errors)
     ] or [["-", "-", "-", "no errors"]]
-    fetched = {shown.series.key for shown in newest_windows(data.series, data.windows)}
-    waiting = [[one.describe()] for one in data.series if one.key not in fetched]
     parts = [
         f"<!doctype html><html><head><title>agora-exporter</title><style>{_STYLE}</style>",
         "</head><body><h1>agora-exporter</h1>",
@@ -142,20 +180,15 @@ def render_status(data: CollectorInput, *, plan_name: str, ready: bool) -> str:
         f"{'<span class=ok>ready</span>' if ready else '<span class=bad>not ready</span>'}",
         f" &middot; {len(data.series)} series &middot; now {_when(data.now)}</p>",
         '<p><a href="/metrics">/metrics</a> &middot; <a href="/-/healthy">/-/healthy</a>',
-        ' &middot; <a href="/-/ready">/-/ready</a></p>',
+        ' &middot; <a href="/-/ready">/-/ready</a>',
+        ' &middot; <a href="/status.json">/status.json</a></p>',
         "<h2>Apps</h2>",
         _table(["appid", "state"], apps),
         "<h2>Quota</h2>",
         _table(["budget", "period", "used / limit", "poll interval"], _budget_rows(data)),
         f"<p>Windows missed (fell out of the API's horizon): {data.windows_missed_total}</p>",
-        "<h2>Freshness</h2>",
-        _table(
-            ["series", "uid", "newest window", "age", "last poll"],
-            _series_rows(data),
-        ),
     ]
-    if waiting:
-        parts += ["<h3>Series with no data yet</h3>", _table(["series"], waiting)]
+    parts += _freshness_parts(data)
     parts += _insight_parts(data)
     parts += _call_parts(data)
     parts += ["<h2>Recent errors</h2>", _table(["when", "where", "outcome", "message"], errors)]
