@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from exporter.agora import ALL_OUTCOMES, AgoraClient, RequestRecord
+from exporter.agora import ALL_OUTCOMES, RequestRecord
 from exporter.agora.limits import Endpoint
 from exporter.calls.fetch import CallFetcher
 from exporter.calls.inspector import CallInspector
 from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
-from exporter.quota.context import PollContext
+from exporter.quota.context import PollContext, agora_client
 from exporter.quota.ledger import Sleep
 from exporter.quota.request_stats import RuntimeStats
 from exporter.realtime.poller import Poller
@@ -92,10 +92,12 @@ class App:
         self.scheduler.start()
         self.exposition.start()
         log.info(
-            "serving on port %d: %d series, plan %s",
-            self.port,
-            len(self.plan.series),
-            self.plan.tier,
+            "serving",
+            extra={
+                "port": self.port,
+                "series_count": len(self.plan.series),
+                "plan": self.plan.tier,
+            },
         )
 
     def stop(self) -> None:
@@ -107,7 +109,7 @@ class App:
         try:
             self.store.close()
         except StateDirError as error:  # everything was committed; only the tidy-up failed
-            log.error("%s", error)
+            log.error("closing the state store failed", extra={"error": str(error)})
         if self.lock is not None:
             self.lock.release()
         log.info("stopped")
@@ -170,7 +172,10 @@ class App:
                     "the configuration cannot be polled without gaps:\n" + "\n".join(plan.problems)
                 )
             self._apply(settings, plan)
-        log.info("configuration reloaded: %d series, plan %s", len(plan.series), plan.tier)
+        log.info(
+            "configuration reloaded",
+            extra={"series_count": len(plan.series), "plan": plan.tier},
+        )
 
 
 def build_app(
@@ -211,6 +216,7 @@ def build_app(
     routes = Routes(
         metrics=exposition.payload,
         status_page=source.status_page,
+        status_json=source.status_json,
         is_ready=source.is_ready,
         reload=lambda: app.reload_all(),  # bound once ``app`` exists, before the server starts
     )
@@ -279,14 +285,7 @@ def _poll_context(
             endpoint=record.endpoint.label, outcome=record.outcome, duration_s=record.duration_s
         )
 
-    client = AgoraClient(
-        base_url=settings.agora.base_url,
-        customer_id=settings.agora.customer_id,
-        customer_secret=settings.agora.customer_secret,
-        timeout_s=settings.agora.timeout_s,
-        transport=transport,
-        on_request=on_request,
-    )
+    client = agora_client(settings.agora, transport=transport, on_request=on_request)
     limits = {budget: budget_plan.limits for budget, budget_plan in plan.budgets.items()}
     return PollContext.build(
         client=client, store=store, limits=limits, stats=stats, clock=clock, sleep=sleep

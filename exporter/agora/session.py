@@ -234,7 +234,7 @@ class ApiSession:
         try:
             self._on_request(record)
         except Exception:
-            log.exception("on_request callback failed for %s", endpoint.label)
+            log.exception("on_request callback failed", extra={"endpoint": endpoint.label})
 
 
 def _decode(content: bytes) -> tuple[dict[str, Any] | None, str | None]:

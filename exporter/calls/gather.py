@@ -42,10 +42,9 @@ def search_calls(
         calls.update((call.call_id, call) for call in page.calls)
         if page.has_more and page_no == 1:
             log.warning(
-                "call search of app %s%s matched more calls than the API returns; "
+                "call search matched more calls than the API returns; "
                 "watch fewer or quieter channels to see every call",
-                appid,
-                f" channel {cname}" if cname else "",
+                extra={"appid": appid, "cname": cname, "matched": total},
             )
         if not page.calls or page_no * PAGE_SIZE >= total:
             return Search(list(calls.values()), complete=True)

@@ -28,10 +28,11 @@ import threading
 from collections import Counter
 from dataclasses import replace
 
-from exporter.agora import AgoraError, CallSummary
+from exporter.agora import AgoraError
 from exporter.agora.limits import Budget
+from exporter.calls.choosing import Covered, Listed, choose_calls
 from exporter.calls.fetch import CallFetcher, CycleStop
-from exporter.calls.frames import Frame, details_frame, is_done, list_frame, next_list_cursor
+from exporter.calls.frames import details_frame, is_done, list_frame, next_list_cursor
 from exporter.calls.gather import call_samples, call_sessions, search_calls
 from exporter.calls.plan import PAGE_SIZE, CallPlan, CallTarget
 from exporter.calls.view import CallState
@@ -42,9 +43,6 @@ from exporter.store.calls import TrackedCall
 from exporter.timing.clock import Clock, system_clock
 
 log = logging.getLogger(__name__)
-
-Listed = dict[str, CallSummary]
-Covered = list[tuple[str | None, Frame]]
 
 
 class CallInspector:
@@ -108,25 +106,51 @@ class CallInspector:
         """One app's part of the cycle; False when the whole cycle must stop."""
         try:
             listed, covered, error = self._search(plan, target)
-            self._refresh(plan, target, listed, covered)
+            skipped = choose_calls(
+                self._store.calls,
+                target,
+                listed,
+                covered,
+                now=self._now,
+                linger_s=plan.interval_s / 2,
+                forget_others=self._forget_others,
+            )
+            self._count("max_calls", skipped)
             for call in self._inspected(target):
                 if call.done_at is None:
                     try:
                         self._inspect_call(plan, target, call, listed)
                     except AgoraError as call_error:
-                        log.warning("call %s of app %s: %s", call.call_id, target.appid, call_error)
+                        log.warning(
+                            "inspecting a call failed",
+                            extra={
+                                "appid": target.appid,
+                                "call_id": call.call_id,
+                                "outcome": call_error.outcome,
+                                "error": str(call_error),
+                            },
+                        )
                         error = call_error
         except CycleStop as stop:
             if stop.outcome != "stopping":  # shutting down is no failure of the app
-                log.warning("Call Inspector cycle stopped: %s", stop)
+                log.warning(
+                    "Call Inspector cycle stopped",
+                    extra={"appid": target.appid, "outcome": stop.outcome, "error": str(stop)},
+                )
                 self._record(target, stop.outcome, str(stop))
             return False
         except StateDirError as failed:
-            log.error("state store failed while inspecting calls: %s", failed)
+            log.error(
+                "state store failed while inspecting calls",
+                extra={"appid": target.appid, "error": str(failed)},
+            )
             self._record(target, "store_error", str(failed))
             return False
         except Exception as failed:  # a bug must cost one cycle, never the schedule
-            log.exception("inspecting the calls of app %s failed unexpectedly", target.appid)
+            log.exception(
+                "inspecting the calls of an app failed unexpectedly",
+                extra={"appid": target.appid},
+            )
             self._record(target, "internal_error", f"internal error: {type(failed).__name__}")
             return True
         if error is None:
@@ -161,7 +185,15 @@ class CallInspector:
                     self._fetcher, target.appid, cname, frame, plan.pages_per_search
                 )
             except AgoraError as error:
-                log.warning("call search %s: %s", key, error)
+                log.warning(
+                    "call search failed",
+                    extra={
+                        "appid": target.appid,
+                        "cname": cname,
+                        "outcome": error.outcome,
+                        "error": str(error),
+                    },
+                )
                 failed = error
                 continue
             searched = True
@@ -183,43 +215,6 @@ class CallInspector:
             with self._lock:
                 self._ongoing[target.appid] = sum(1 for c in listed.values() if not c.finished)
         return listed, covered, failed
-
-    # --- 2. choosing the calls -------------------------------------------------------
-
-    def _refresh(
-        self, plan: CallPlan, target: CallTarget, listed: Listed, covered: Covered
-    ) -> None:
-        linger = plan.interval_s / 2
-        tracked = self._store.calls.tracked(target.appid)
-        gone, updates, kept = [], [], 0
-        for call in tracked:
-            watched = not target.channels or call.cname in target.channels
-            if not watched:
-                if self._forget_others:
-                    gone.append(call.key)
-                continue
-            if call.done_at is not None and self._now - call.done_at >= linger:
-                gone.append(call.key)
-                continue
-            kept += 1
-            found = listed.get(call.call_id)
-            if found is not None and found.finished and not call.finished:
-                end = found.destroyed_ts if found.destroyed_ts is not None else int(self._now)
-                updates.append(replace(call, finished=True, destroyed_ts=end))
-            elif found is None and call.done_at is None and _covered(call, covered):
-                updates.append(replace(call, done_at=self._now))  # the API no longer lists it
-        self._store.calls.forget(gone)
-        self._store.calls.upsert(updates)
-        known = {call.call_id for call in tracked}
-        new = sorted(
-            (c for c in listed.values() if not c.finished and c.call_id not in known),
-            key=lambda c: (c.created_ts, c.call_id),
-        )
-        free = max(0, target.max_calls - kept)
-        self._count("max_calls", max(0, len(new) - free))
-        self._store.calls.upsert(
-            TrackedCall(target.appid, c.call_id, c.cname, c.created_ts) for c in new[:free]
-        )
 
     # --- 3. one call -----------------------------------------------------------------
 
@@ -285,11 +280,3 @@ class CallInspector:
                 last_cycle_at=self._last_cycle_at,
                 last_error=self._last_error,
             )
-
-
-def _covered(call: TrackedCall, covered: Covered) -> bool:
-    """True when a complete search covered the call's start (so it should have been found)."""
-    return any(
-        frame.start <= call.created_ts < frame.end and cname in (None, call.cname)
-        for cname, frame in covered
-    )

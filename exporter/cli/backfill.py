@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from exporter.agora import AgoraClient
 from exporter.backfill.fetch import FetchReport, HistoryFetcher, allowances, history_frames
 from exporter.backfill.history import FetchedHistory, load_history, save_history
 from exporter.backfill.reader import StoredHistory, read_history
@@ -35,6 +34,7 @@ from exporter.backfill.render import (
 )
 from exporter.cli.backfill_args import BackfillRequest, UsageError, time_range, utc
 from exporter.insight.plan import expand_insight_series
+from exporter.quota.context import agora_client
 from exporter.scheduling.planner import expand_series, make_plan
 from exporter.settings import Settings
 from exporter.store import DB_NAME, StateDirError, Store
@@ -95,16 +95,6 @@ def _state_dir_lock(state_dir: Path) -> Iterator[None]:
         lock.release()
 
 
-def _client(settings: Settings) -> AgoraClient:
-    agora = settings.agora
-    return AgoraClient(
-        base_url=agora.base_url,
-        customer_id=agora.customer_id,
-        customer_secret=agora.customer_secret,
-        timeout_s=agora.timeout_s,
-    )
-
-
 def _fetch(
     settings: Settings,
     history: StoredHistory,
@@ -120,7 +110,7 @@ def _fetch(
     with (
         _state_dir_lock(settings.state_dir),
         Store(settings.state_dir, clock=clock) as store,
-        _client(settings) as client,
+        agora_client(settings.agora) as client,
     ):
         now = clock()
         allowance = allowances(plan, settings.state_dir, now)

@@ -21,13 +21,12 @@ from pathlib import Path
 
 import httpx
 
-from exporter.agora import AgoraClient
 from exporter.calls.fetch import CallFetcher
 from exporter.calls.inspector import CallInspector
 from exporter.calls.plan import CALL_BUDGETS, CallTarget, plan_calls
 from exporter.calls.table import render_calls
 from exporter.calls.view import CallState
-from exporter.quota.context import PollContext
+from exporter.quota.context import PollContext, agora_client
 from exporter.quota.ledger import Sleep
 from exporter.quota.request_stats import RuntimeStats
 from exporter.scheduling.planner import make_plan
@@ -91,13 +90,7 @@ def _inspect_now(
     stopping = threading.Event()
     with (
         Store(settings.state_dir, clock=clock) as store,
-        AgoraClient(
-            base_url=settings.agora.base_url,
-            customer_id=settings.agora.customer_id,
-            customer_secret=settings.agora.customer_secret,
-            timeout_s=settings.agora.timeout_s,
-            transport=transport,
-        ) as client,
+        agora_client(settings.agora, transport=transport) as client,
     ):
         context = PollContext.build(
             client=client, store=store, limits=limits, clock=clock, sleep=sleep, stopping=stopping

@@ -58,12 +58,18 @@ def run(args: argparse.Namespace) -> int:
     checked = startup_checks(args.web_config_file, args.listen_address)  # before anything starts
     web_line = checked.describe_web()
     if web_line is not None:
-        log.info("%s", web_line)
+        log.info(
+            "web config loaded",
+            extra={"path": str(checked.web.path), "mode": checked.web.current().describe()},
+        )
     with ExitStack() as stack:
         overrides: dict[str, Any] | None = None
         if args.demo:
             overrides = start_demo(stack)
-            log.info("demo mode: simulated Agora API at %s", overrides["agora"]["base_url"])
+            log.info(
+                "demo mode: a simulated Agora API answers",
+                extra={"base_url": overrides["agora"]["base_url"]},
+            )
 
         def load() -> Settings:
             return load_settings(args.config_file, overrides=overrides)
@@ -102,10 +108,13 @@ def run_until_signal(app: App) -> None:
         while received:
             signum = received.pop(0)
             if signum != signal.SIGHUP:
-                log.info("received %s; shutting down", signal.Signals(signum).name)
+                log.info(
+                    "received a signal; shutting down",
+                    extra={"signal": signal.Signals(signum).name},
+                )
                 app.context.stopping.set()
             elif not app.context.stopping.is_set():
-                log.info("received SIGHUP; reloading the configuration")
+                log.info("received SIGHUP; reloading the configuration", extra={"signal": "SIGHUP"})
                 _reload_logged(app)
     app.stop()
 
@@ -114,4 +123,7 @@ def _reload_logged(app: App) -> None:
     try:
         app.reload_all()
     except ReloadError as error:
-        log.error("reload failed; the previous configuration stays in force: %s", error)
+        log.error(
+            "reload failed; the previous configuration stays in force",
+            extra={"error": str(error)},
+        )

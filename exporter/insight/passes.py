@@ -115,7 +115,10 @@ class InsightPasses:
                     self._last_pass[budget] = now
                 self._last_attempt[budget] = now
             kind = "pass" if regular else "retry"
-            log.info("insight %s on %s: %d requests", kind, budget, len(series))
+            log.info(
+                "insight pass starts",
+                extra={"budget": budget, "kind": kind, "requests": len(series)},
+            )
             result = self._poller.run_pass(series)
             if result.retry_at is not None:
                 # The quota cut the pass short: the rest follows when it frees.

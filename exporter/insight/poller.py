@@ -80,7 +80,16 @@ class Spelling:
         other = other_spelling(self.metric, self.name)
         if self.switched or not isinstance(error, BadRequestError) or other is None:
             return False
-        log.info("%s: the API rejected %s (%s); trying %s", self.describe, self.name, error, other)
+        log.info(
+            "the API rejected the metric name; trying the other spelling",
+            extra={
+                "request": self.describe,
+                "metric": self.metric,
+                "rejected": self.name,
+                "trying": other,
+                "error": str(error),
+            },
+        )
         self.name, self.switched = other, True
         return True
 
@@ -135,7 +144,10 @@ class InsightPoller(SeriesPoller):
         try:
             return self._poll(series)
         except StateDirError as error:
-            log.error("state store failed while polling %s: %s", series.describe(), error)
+            log.error(
+                "state store failed while polling",
+                extra={"series": series.key, "appid": series.appid, "error": str(error)},
+            )
             self._record(series.key, series.appid, "store_error", str(error))
             return InsightPollResult(PollStatus.FAILED, error=str(error))
 
@@ -175,7 +187,10 @@ class InsightPoller(SeriesPoller):
         points = [(p.ts, p.value) for p in answer.points if start <= p.ts <= end]
         self._context.store.insight.commit(series.key, points)
         if name != (self._context.store.insight.name_for(series.metric) or series.metric):
-            log.info("the API accepts %s as %s; remembering it", series.metric, name)
+            log.info(
+                "the API accepts another name for the metric; remembering it",
+                extra={"metric": series.metric, "accepted_name": name},
+            )
             self._context.store.insight.remember_name(series.metric, name)
         self._succeeded(series.key, series.appid)
         return InsightPollResult(PollStatus.FETCHED, points=len(points))

@@ -11,13 +11,16 @@ app pauses after refused credentials and one way to settle a refusal.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from exporter.agora import AgoraClient
+import httpx
+
+from exporter.agora import AgoraClient, RequestRecord
 from exporter.agora.limits import Budget, Limits
 from exporter.quota.ledger import Ledger, Sleep, make_sleep
 from exporter.quota.request_stats import RuntimeStats
+from exporter.settings import AgoraSettings
 from exporter.store import Store
 from exporter.timing.clock import Clock, system_clock
 
@@ -66,3 +69,20 @@ class PollContext:
     def set_limits(self, limits: Mapping[Budget, Limits]) -> None:
         """Adopt reloaded limits for the budgets given (each poller passes its own)."""
         self.limits = {**self.limits, **limits}
+
+
+def agora_client(
+    agora: AgoraSettings,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    on_request: Callable[[RequestRecord], None] | None = None,
+) -> AgoraClient:
+    """The client for the configured account (the daemon's, or a command's own)."""
+    return AgoraClient(
+        base_url=agora.base_url,
+        customer_id=agora.customer_id,
+        customer_secret=agora.customer_secret,
+        timeout_s=agora.timeout_s,
+        transport=transport,
+        on_request=on_request,
+    )

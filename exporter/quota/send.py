@@ -152,7 +152,16 @@ def _try_again(
     rule = ERROR_RULES[error.retry]
     if rule.backoff and tries.backoffs:
         wait = tries.backoffs.pop(0)
-        log.info("%s: %s; retrying in %.0f s", request.describe, error, wait)
+        log.info(
+            "request failed; retrying after a pause",
+            extra={
+                "request": request.describe,
+                "endpoint": request.label,
+                "outcome": error.outcome,
+                "error": str(error),
+                "retry_in_s": wait,
+            },
+        )
         return context.sleep(wait)
     if rule.shrink and not tries.shrunk and request.shrink is not None:
         smaller = request.shrink(error, tries.frame)

@@ -76,9 +76,26 @@ class SeriesPoller:
         rule = ERROR_RULES[error.retry]
         if rule.pauses_app and retry_at is not None:
             self._paused_until[appid] = retry_at
-            log.error("%s: %s; pausing this app for %.0f s", describe, error, rule.pause_s)
+            log.error(
+                "the API refused the poll; pausing this app",
+                extra={
+                    "series": key,
+                    "appid": appid,
+                    "outcome": error.outcome,
+                    "error": str(error),
+                    "pause_s": rule.pause_s,
+                },
+            )
         else:
-            log.warning("%s: %s", describe, error)
+            log.warning(
+                "the API refused the poll",
+                extra={
+                    "series": key,
+                    "appid": appid,
+                    "outcome": error.outcome,
+                    "error": str(error),
+                },
+            )
         self._record(key, appid, error.outcome, str(error))
         return PollStatus.DEFERRED if rule.deferred else PollStatus.FAILED
 

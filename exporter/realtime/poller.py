@@ -41,11 +41,17 @@ class Poller(SeriesPoller):
         try:
             result = self._poll(series)
         except StateDirError as error:
-            log.error("state store failed while polling %s: %s", series.describe(), error)
+            log.error(
+                "state store failed while polling",
+                extra={"series": series.key, "appid": series.appid, "error": str(error)},
+            )
             result = PollResult(PollStatus.FAILED, error=str(error))
             self._record(series.key, series.appid, "store_error", str(error))
         except Exception as error:  # a bug must cost one poll, never the schedule
-            log.exception("polling %s failed unexpectedly", series.describe())
+            log.exception(
+                "polling failed unexpectedly",
+                extra={"series": series.key, "appid": series.appid},
+            )
             result = PollResult(PollStatus.FAILED, error=f"internal error: {type(error).__name__}")
             self._record(series.key, series.appid, "internal_error", result.error)
         return result

@@ -47,12 +47,14 @@ class Routes:
     (the exposition cache: :class:`exporter.serving.exposition.Exposition`).
     ``reload`` re-reads the configuration and raises (with a message for the
     caller) when the new one is rejected; None disables ``/-/reload``.
+    ``status_json`` answers /status.json from the query string; None: a 404.
     """
 
     metrics: Callable[[str, str], Payload]
     status_page: Callable[[], str]
     is_ready: Callable[[], bool]
     reload: Callable[[], None] | None = None
+    status_json: Callable[[str], tuple[int, bytes, dict[str, str]]] | None = None
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:
@@ -112,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True  # the client left; nothing to tell it
         except Exception:  # a broken page must not take the server down
-            log.exception("serving %s failed", path)
+            log.exception("serving a request failed", extra={"path": path})
             self._send(500, b"Internal error; see the exporter's log.\n", _TEXT)
 
     def _discard_body(self) -> None:
@@ -131,7 +133,10 @@ class _Handler(BaseHTTPRequestHandler):
         if config.client_cert_required and not self._peer_cert():
             return 403, b"Forbidden: a client certificate is required.\n", _TEXT
         if config.auth is not None and not config.auth.check(self.headers.get("Authorization")):
-            log.debug("basic auth failed for %s from %s", path, self.address_string())
+            log.debug(
+                "basic auth failed",
+                extra={"path": path, "client": self.address_string()},
+            )
             return 401, b"Unauthorized\n", {**_TEXT, "WWW-Authenticate": "Basic"}
         return None
 
@@ -148,6 +153,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/":
             page = self.routes.status_page().encode()
             self._send(200, page, {"Content-Type": "text/html; charset=utf-8"})
+        elif path == "/status.json" and self.routes.status_json is not None:
+            self._send(*self.routes.status_json(self.path.partition("?")[2]))
         elif path == "/-/healthy":
             self._send(200, b"Healthy.\n", _TEXT)
         elif path == "/-/ready":
@@ -170,7 +177,10 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 self.routes.reload()
             except Exception as error:
-                log.error("reload via /-/reload failed; the old configuration stays: %s", error)
+                log.error(
+                    "reload via /-/reload failed; the old configuration stays",
+                    extra={"error": str(error)},
+                )
                 self._send(500, f"failed to reload config: {error}\n".encode(), _TEXT)
                 return
             self._send(200, b"Reloaded.\n", _TEXT)
@@ -188,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(part)
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
+        log.debug("http request", extra={"client": self.address_string(), "detail": format % args})
 
 
 class _Server(ThreadingHTTPServer):
@@ -233,7 +243,11 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Failed handshakes and vanished clients are routine: debug, not a traceback."""
-        log.debug("connection from %s failed", client_address, exc_info=True)
+        log.debug(
+            "a connection failed",
+            extra={"client": client_address[0] if client_address else None},
+            exc_info=True,
+        )
 
     def close_connections(self) -> None:
         """Wake every handler blocked on an idle keep-alive connection."""

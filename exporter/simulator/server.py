@@ -77,7 +77,11 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Request, client_address: Any) -> None:
         """Log instead of printing a traceback (clients vanish mid-answer on purpose)."""
-        logger.debug("error serving %s", client_address, exc_info=True)
+        logger.debug(
+            "error serving a connection",
+            extra={"client": client_address[0] if client_address else None},
+            exc_info=True,
+        )
 
     def close_connections(self, timeout: float) -> None:
         """Shut every open connection down and wait for its worker to end."""
@@ -134,4 +138,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s " + format, self.address_string(), *args)
+        logger.debug(
+            "http request", extra={"client": self.address_string(), "detail": format % args}
+        )

@@ -288,7 +288,8 @@ def test_a_state_dir_failing_at_run_time_is_a_log_line_and_agora_up_0_never_a_cr
             _break_and_recover(app, sim, clock, breakage)
         finally:
             app.stop()
-    said = [r.getMessage() for r in caplog.records if breakage[2] in r.getMessage()]
+    lines = [f"{r.getMessage()}: {getattr(r, 'error', '')}" for r in caplog.records]
+    said = [line for line in lines if breakage[2] in line]
     assert said, "a clear log line says what is wrong"
     assert all(str(tmp_path) in line for line in said), "and where"
 

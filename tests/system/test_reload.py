@@ -250,7 +250,7 @@ def test_sighup_reloads_a_bad_one_is_logged_and_ignored_and_a_second_daemon_is_r
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=30) == 0
     text = log.read_text()
-    assert "configuration reloaded: 9 series" in text
+    assert 'msg="configuration reloaded" series_count=9' in text
     assert "previous configuration stays in force" in text
     assert SECRET not in text
 
@@ -277,6 +277,6 @@ def test_sigterm_lets_the_requests_in_flight_finish_starts_no_other_and_exits_0(
         fetched = [key for key in store.snapshot() if store.cursor(key) is not None]
     assert len(fetched) == in_flight, "each answer in flight was stored before the exit"
     text = log.read_text()
-    assert "received SIGTERM; shutting down" in text
+    assert 'msg="received a signal; shutting down" signal=SIGTERM' in text
     assert "stopped" in text
     assert os.path.exists(tmp_path / "state" / "agora-exporter.lock")

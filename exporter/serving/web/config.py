@@ -152,7 +152,10 @@ def load_web_config(path: Path) -> WebConfig:
     tls = parsed.tls_server_config
     found = tls_parts(path, tls, bool(parsed.auth_excluded_paths)) if tls else TLSParts()
     if hashes and found.context is None:
-        log.warning("web config %s: basic auth without TLS sends passwords in clear text", path)
+        log.warning(
+            "web config has basic auth without TLS: passwords travel in clear text",
+            extra={"path": str(path)},
+        )
     return WebConfig(
         ssl_context=found.context,
         client_cert_required=found.cert_required,
@@ -262,11 +265,14 @@ class WebConfigWatcher:
             config = load_web_config(self._path)
         except WebConfigError as error:
             if signature != self._failed:  # one line per broken version, not per request
-                log.error("%s; keeping the previous web config", error)
+                log.error(
+                    "web config is broken; keeping the previous web config",
+                    extra={"path": str(self._path), "error": str(error)},
+                )
                 self._failed = signature
             return False
         self._config = config
         self._signature = _signature(config.watched)
         self._failed = None
-        log.info("web config %s loaded: %s", self._path, config.describe())
+        log.info("web config loaded", extra={"path": str(self._path), "mode": config.describe()})
         return True
