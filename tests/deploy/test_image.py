@@ -603,10 +603,14 @@ def _run(command: Sequence[str], cwd: Path) -> str:
 # The sandbox, as root inside new PID and mount namespaces: a tmpfs on /tmp, the state
 # directory bound onto itself (so it keeps its own, writable mount), every other file
 # system remounted read-only, then the command (which drops to the image's user).
+# The test venv reaches its dependencies through links into this checkout's venv; when
+# that lies under /tmp (a clone in /tmp), it is carried over the tmpfs through ``hold``.
 SANDBOX = r"""
 set -eu
-state=$1; shift
+state=$1; deps=$2; hold=$3; shift 3
+case "$deps" in /tmp/*) mount --bind "$deps" "$hold" ;; esac
 mount -t tmpfs -o mode=1777,size=16m tmpfs /tmp
+case "$deps" in /tmp/*) mkdir -p "$deps"; mount --bind "$hold" "$deps" ;; esac
 mount --bind "$state" "$state"
 for m in $(awk '{print $5}' /proc/self/mountinfo | sort -u); do
   case "$m" in
@@ -624,7 +628,7 @@ UNSHARE = ["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--propagati
 def _sandbox_works() -> None:
     """Skip, saying why, where namespaces or remounts are refused (a locked-down container)."""
     with tempfile.TemporaryDirectory(dir="/var/tmp") as state:
-        probe = [*UNSHARE, "--", "/bin/sh", "-c", SANDBOX, "sandbox", state, "true"]
+        probe = [*UNSHARE, "--", "/bin/sh", "-c", SANDBOX, "sandbox", state, "-", state, "true"]
         result = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
     if result.returncode != 0:
         pytest.skip(f"cannot make the sandbox here: {result.stderr.strip()}")
@@ -721,6 +725,8 @@ def _start(image: Image, name: str, args: Sequence[str]) -> Container:
         os.chown(directory, uid, gid)
         directory.chmod(0o750)
     log = image.workspace / name / "exporter.log"
+    hold = image.workspace / name / "deps-hold"
+    hold.mkdir()
     (entrypoint,) = [json.loads(rest) for rest in image.dockerfile.final.all("ENTRYPOINT")]
     command = [
         *UNSHARE,
@@ -730,6 +736,8 @@ def _start(image: Image, name: str, args: Sequence[str]) -> Container:
         SANDBOX,
         "sandbox",
         str(sandbox.state),
+        sysconfig.get_path("purelib"),
+        str(hold),
         *sandbox.as_user([*entrypoint, *args]),
     ]
     with log.open("wb") as out:
