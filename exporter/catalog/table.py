@@ -1,4 +1,5 @@
-"""The README's metrics table, generated from the catalog so it cannot drift (``make docs``)."""
+"""The metrics tables of the README and docs/metrics.md, generated from the catalog so they
+cannot drift (``make docs``): the README lists the API's metrics, the docs page every family."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from exporter.catalog.own import SELF_METRICS
 from exporter.catalog.realtime import REALTIME_METRICS, Scope
 
 
-def metrics_table_markdown() -> str:
-    """The README's metrics table, generated so it cannot drift from the code."""
+def api_metrics_markdown() -> str:
+    """The real-time and Data Insights families: the README's table."""
     lines = [
         "| API metric | project scope | channel scope | user scope |",
         "|---|---|---|---|",
@@ -27,9 +28,15 @@ def metrics_table_markdown() -> str:
         labels = ", ".join(f"`{label}`" for label in insight.labels)
         names = " / ".join(f"`{name}`" for name in (insight.api_name, *insight.alt_names))
         lines.append(f"| {names} | `{insight.daily_family}` | {hourly} | {labels} |")
-    lines += ["", "| family | type | labels | meaning |", "|---|---|---|---|"]
+    return "\n".join(lines) + "\n"
+
+
+def metrics_table_markdown() -> str:
+    """Every family: the API's, the exporter's own and the Call Inspector's (docs/metrics.md)."""
+    lines = ["", "| family | type | labels | meaning |", "|---|---|---|---|"]
     for self_metric in SELF_METRICS:
         labels = ", ".join(f"`{label}`" for label in self_metric.labels) or "-"
         row = (self_metric.name, self_metric.kind, labels, self_metric.help)
         lines.append("| `{}` | {} | {} | {} |".format(*row))
-    return "\n".join(lines) + "\n\n" + call_metrics_table_markdown()
+    own = "\n".join(lines) + "\n\n"
+    return api_metrics_markdown() + own + call_metrics_table_markdown()

@@ -8,7 +8,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from tools.update_readme import END, README, START, render
+from exporter.catalog.own import SELF_METRICS
+from tools.update_readme import END, METRICS_DOC, README, START, TABLES, render
 
 ROOT = README.parent
 DOCS = ROOT / "docs"
@@ -91,11 +92,18 @@ def checked_pages() -> list[Path]:
 # The README itself
 
 
-def test_readme_metrics_table_matches_the_catalog() -> None:
-    text = README.read_text()
-    assert text.count(START) == 1, f"keep exactly one {START} in README.md"
-    assert text.count(END) == 1, f"keep exactly one {END} in README.md"
-    assert render(text) == text, "run `make docs` to regenerate the README's metrics table"
+@pytest.mark.parametrize("path", TABLES, ids=lambda path: path.name)
+def test_a_metrics_table_matches_the_catalog(path: Path) -> None:
+    text = path.read_text()
+    assert text.count(START) == 1, f"keep exactly one {START} in {path.name}"
+    assert text.count(END) == 1, f"keep exactly one {END} in {path.name}"
+    assert render(text, TABLES[path]) == text, f"run `make docs` to regenerate {path.name}'s table"
+
+
+def test_every_family_of_the_catalog_is_in_docs_metrics_md() -> None:
+    text = METRICS_DOC.read_text()
+    missing = [one.name for one in SELF_METRICS if f"`{one.name}`" not in text]
+    assert not missing, f"docs/metrics.md lacks {missing}"
 
 
 def test_readme_opens_with_the_demo_and_test_commands() -> None:
