@@ -1,4 +1,4 @@
-"""One HTTP request to the API: send, time, classify, parse, record.
+"""One HTTP request to the API: send, read within budget, time, classify, parse, record.
 
 :class:`ApiSession` is the only place that touches httpx. Every failure leaves
 it as exactly one :class:`~exporter.agora.errors.AgoraError`, and every request
@@ -8,16 +8,19 @@ sent is reported once to ``on_request`` with its outcome and duration.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import SecretStr
 
+from exporter.agora.answer_sizes import ANSWER_SIZES
 from exporter.agora.classify import LIMIT_CODE, SUCCESS_CODES, error_for_code, error_for_status
+from exporter.agora.decoding import ACCEPT_ENCODING, AnswerReader, AnswerRefusedError
 from exporter.agora.errors import (
     OUTCOME_SUCCESS,
     AgoraError,
@@ -39,7 +42,7 @@ Parser = Callable[[Mapping[str, Any]], T]
 _MAX_TEXT = 200
 REDACTED = "[redacted]"
 DEFAULT_ANSWER_S = 10.0
-MAX_ANSWER_BYTES = 32 * 1024 * 1024
+_ACCEPT = {"Accept-Encoding": ACCEPT_ENCODING}
 
 
 class Redactor:
@@ -123,26 +126,40 @@ class ApiSession:
         # deadline, as long as one read may take.
         deadline = self._clock() + (self._http.timeout.read or DEFAULT_ANSWER_S)
         try:
-            with self._http.stream("GET", url) as streamed:
-                body = bytearray()
-                for chunk in streamed.iter_bytes():  # decoded: the cap holds for gzip too
-                    body += chunk
-                    if self._clock() > deadline:
-                        raise RequestTimeoutError(endpoint, detail="the answer arrived too slowly")
-                    if len(body) > MAX_ANSWER_BYTES:
-                        detail = f"the answer is larger than {MAX_ANSWER_BYTES} bytes"
-                        raise InvalidResponseError(endpoint, detail=detail)
+            with self._http.stream("GET", url, headers=_ACCEPT) as streamed:
+                body = self._read(endpoint, streamed, deadline)
                 headers = streamed.headers.copy()
                 for name in ("Content-Encoding", "Content-Length", "Transfer-Encoding"):
                     headers.pop(name, None)
                 status, request = streamed.status_code, streamed.request
-                return httpx.Response(status, headers=headers, content=bytes(body), request=request)
+                return httpx.Response(status, headers=headers, content=body, request=request)
         except httpx.TimeoutException as exc:
             raise RequestTimeoutError(endpoint, detail=self._describe(exc)) from None
-        except httpx.DecodingError as exc:
+        except httpx.DecodingError as exc:  # only from answers httpx decoded (made in memory)
             raise InvalidResponseError(endpoint, detail=self._describe(exc)) from None
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError) as exc:
             raise TransportError(endpoint, detail=self._describe(exc)) from None
+
+    def _read(self, endpoint: Endpoint, streamed: httpx.Response, deadline: float) -> bytes:
+        """The decoded body, taken raw off the wire and decoded here within the endpoint's
+        budget (``decoding.py``); a refused answer closes its connection."""
+        codings = streamed.headers.get_list("Content-Encoding")
+        chunks: Iterable[bytes]
+        if streamed.is_stream_consumed:  # made in memory (httpx.MockTransport), decoded by httpx
+            chunks, codings = (streamed.content,), []
+        else:
+            chunks = streamed.iter_raw()
+        try:
+            reader = AnswerReader(ANSWER_SIZES[endpoint], codings)
+            for raw in chunks:
+                reader.feed(raw)
+                if self._clock() > deadline:
+                    raise RequestTimeoutError(endpoint, detail="the answer arrived too slowly")
+            return reader.finish()
+        except AnswerRefusedError as exc:
+            _hang_up(streamed)
+            detail = self._redact.clip(str(exc))
+            raise InvalidResponseError(endpoint, detail=detail, **self._context(streamed)) from None
 
     def _describe(self, exc: Exception) -> str:
         text = str(exc)
@@ -235,6 +252,19 @@ class ApiSession:
             self._on_request(record)
         except Exception:
             log.exception("on_request callback failed", extra={"endpoint": endpoint.label})
+
+
+def _hang_up(response: httpx.Response) -> None:
+    """Close the connection an answer came on, so that nothing more is read from it.
+
+    A refused answer may have been read to its end, and httpx would then keep the
+    connection for the next request; httpcore's ``network_stream`` extension
+    closes it, and the pool drops a closed connection before reusing it.
+    """
+    close = getattr(response.extensions.get("network_stream"), "close", None)
+    if callable(close):
+        with contextlib.suppress(Exception):
+            close()
 
 
 def _decode(content: bytes) -> tuple[dict[str, Any] | None, str | None]:
