@@ -1,39 +1,37 @@
-"""HTTP endpoints: /metrics, / (status page), /-/healthy, /-/ready and POST /-/reload.
+"""HTTP endpoints: /metrics, / (status page), /status.json, /-/healthy, /-/ready, POST /-/reload.
 
 A scrape never calls Agora: /metrics is the exposition cache's bytes, rendered
-from in-memory snapshots only. The server is stdlib ``ThreadingHTTPServer`` so
-concurrent scrapers never queue behind each other. The web config
-(``--web.config.file``, see :mod:`exporter.serving.web.config`) adds TLS, client
-certificates, basic auth, response headers and a rate limit to every path but
-the ``auth_excluded_paths``; it is looked up per connection and per request,
-so a changed file applies to the next scrape. The TLS handshake runs in the
-connection's own thread, so a slow or silent client never blocks the others.
+from in-memory snapshots only. The server is stdlib ``ThreadingHTTPServer``
+with a thread per connection, up to a cap (:mod:`exporter.serving.connections`),
+so concurrent scrapers never queue behind each other. Each request head is
+read within a budget of bytes and time before anything else runs
+(:mod:`exporter.serving.handler`, :mod:`exporter.serving.http_limits`). The
+web config (``--web.config.file``, see :mod:`exporter.serving.web.config`)
+adds TLS, client certificates, basic auth, response headers and a rate limit
+to every path but the ``auth_excluded_paths``; it is looked up per connection
+and per request, so a changed file applies to the next scrape. The TLS
+handshake runs in the connection's own thread, so a slow or silent client
+never blocks the others.
+
+Error answers name the status only: nothing of the request is echoed back.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
-import socketserver
 import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
+from exporter.serving.connections import Server
+from exporter.serving.handler import TEXT as _TEXT
+from exporter.serving.handler import RequestHandler
+from exporter.serving.http_limits import HttpLimits, without_paths
+from exporter.serving.web.auth import Verdict
 from exporter.serving.web.config import WebConfig, WebConfigWatcher
-from exporter.serving.web.tls import san_values
 
 log = logging.getLogger(__name__)
-
-IDLE_TIMEOUT_S = 30.0
-"""A connection silent this long (keep-alive, handshake or a slow request) is closed."""
-LISTEN_BACKLOG = 1024
-MAX_BODY = 64 * 1024
-_TEXT = {"Content-Type": "text/plain; charset=utf-8"}
-
 
 Payload = tuple[bytes | Sequence[bytes], dict[str, str]]
 """A /metrics answer: the body (or its parts, sent one after the other) and its headers."""
@@ -46,7 +44,8 @@ class Routes:
     ``metrics`` answers /metrics from the Accept and Accept-Encoding headers
     (the exposition cache: :class:`exporter.serving.exposition.Exposition`).
     ``reload`` re-reads the configuration and raises (with a message for the
-    caller) when the new one is rejected; None disables ``/-/reload``.
+    caller) when the new one is rejected; None (``--web.enable-lifecycle``
+    off) makes ``/-/reload`` a 404.
     ``status_json`` answers /status.json from the query string; None: a 404.
     """
 
@@ -69,41 +68,14 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(RequestHandler):
+    """The routes, behind the web config's checks."""
+
     routes: Routes
-    server: _Server
-    server_version = "agora-exporter"
-    protocol_version = "HTTP/1.1"
-    timeout = IDLE_TIMEOUT_S
-    disable_nagle_algorithm = True
 
-    def setup(self) -> None:
-        if isinstance(self.request, ssl.SSLSocket):
-            self.request.settimeout(IDLE_TIMEOUT_S)
-            self.request.do_handshake()  # a failure ends here, logged by handle_error
-            allowed = self.server.web.current().allowed_sans
-            cert = self.request.getpeercert()
-            if allowed is not None and cert and not san_values(cert) & allowed:
-                raise ConnectionAbortedError("no allowed SAN in the client certificate")
-        super().setup()
-        self._headers: dict[str, str] = {}
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def _dispatch(self) -> None:
+    def dispatch(self) -> None:
         path = self.path.split("?", 1)[0]
         try:
-            self._discard_body()
             config = self.server.web.current()
             self._headers = dict(config.headers)
             refusal = self._refusal(config, path)
@@ -117,14 +89,6 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("serving a request failed", extra={"path": path})
             self._send(500, b"Internal error; see the exporter's log.\n", _TEXT)
 
-    def _discard_body(self) -> None:
-        text = (self.headers.get("Content-Length") or "0").strip()
-        length = int(text) if text.isdigit() else MAX_BODY + 1  # garbage: do not reuse
-        if length > MAX_BODY:
-            self.close_connection = True
-        elif length > 0:
-            self.rfile.read(length)
-
     def _refusal(self, config: WebConfig, path: str) -> tuple[int, bytes, dict[str, str]] | None:
         if path in config.excluded_paths:
             return None
@@ -132,11 +96,14 @@ class _Handler(BaseHTTPRequestHandler):
             return 429, b"Too Many Requests\n", _TEXT
         if config.client_cert_required and not self._peer_cert():
             return 403, b"Forbidden: a client certificate is required.\n", _TEXT
-        if config.auth is not None and not config.auth.check(self.headers.get("Authorization")):
-            log.debug(
-                "basic auth failed",
-                extra={"path": path, "client": self.address_string()},
-            )
+        if config.auth is None:
+            return None
+        verdict = config.auth.verdict(self.headers.get("Authorization"), self.client_address[0])
+        if verdict is Verdict.THROTTLED:
+            text = b"Too Many Requests: too many failed logins.\n"
+            return 429, text, {**_TEXT, "Retry-After": "1"}
+        if verdict is Verdict.DENIED:
+            log.debug("basic auth failed", extra={"path": path, "client": self.client_address[0]})
             return 401, b"Unauthorized\n", {**_TEXT, "WWW-Authenticate": "Basic"}
         return None
 
@@ -149,7 +116,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.command not in ("GET", "HEAD"):
             self._send(405, b"Method not allowed.\n", {**_TEXT, "Allow": "GET, HEAD"})
         elif path == "/metrics":
-            self._send(200, *self._metrics())
+            accept = self.headers.get("Accept", "")
+            self._send(200, *self.routes.metrics(accept, self.headers.get("Accept-Encoding", "")))
         elif path == "/":
             page = self.routes.status_page().encode()
             self._send(200, page, {"Content-Type": "text/html; charset=utf-8"})
@@ -164,10 +132,6 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, b"Not found.\n", _TEXT)
 
-    def _metrics(self) -> Payload:
-        accept = self.headers.get("Accept", "")
-        return self.routes.metrics(accept, self.headers.get("Accept-Encoding", ""))
-
     def _reload(self) -> None:
         if self.routes.reload is None:
             self._send(404, b"Not found.\n", _TEXT)
@@ -181,81 +145,10 @@ class _Handler(BaseHTTPRequestHandler):
                     "reload via /-/reload failed; the old configuration stays",
                     extra={"error": str(error)},
                 )
-                self._send(500, f"failed to reload config: {error}\n".encode(), _TEXT)
+                reason = without_paths(str(error))  # the log names the files, not the answer
+                self._send(500, f"failed to reload config: {reason}\n".encode(), _TEXT)
                 return
             self._send(200, b"Reloaded.\n", _TEXT)
-
-    def _send(self, status: int, body: bytes | Sequence[bytes], headers: dict[str, str]) -> None:
-        """``body`` may be a list of parts (a cached exposition), sent one after the other."""
-        parts = [body] if isinstance(body, bytes) else body
-        self.send_response(status)
-        for name, value in {**self._headers, **headers}.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(sum(len(part) for part in parts)))
-        self.end_headers()
-        if self.command != "HEAD":
-            for part in parts:
-                self.wfile.write(part)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http request", extra={"client": self.address_string(), "detail": format % args})
-
-
-class _Server(ThreadingHTTPServer):
-    """Wraps each accepted connection in TLS when the web config asks for it."""
-
-    daemon_threads = True
-    request_queue_size = LISTEN_BACKLOG
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[_Handler], web: WebConfigWatcher
-    ) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.web = web
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def server_bind(self) -> None:
-        """Bind without ``HTTPServer``'s reverse DNS lookup of the address, which
-        can stall a start for seconds where DNS is slow or missing."""
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, address = super().get_request()
-        context = self.web.current().ssl_context
-        if context is not None:
-            try:
-                sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-            except (OSError, ValueError):
-                sock.close()
-                raise OSError("TLS setup failed") from None
-        with self._open_lock:
-            self._open.add(sock)
-        return sock, address
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Failed handshakes and vanished clients are routine: debug, not a traceback."""
-        log.debug(
-            "a connection failed",
-            extra={"client": client_address[0] if client_address else None},
-            exc_info=True,
-        )
-
-    def close_connections(self) -> None:
-        """Wake every handler blocked on an idle keep-alive connection."""
-        with self._open_lock:
-            still_open = list(self._open)
-        for sock in still_open:
-            with contextlib.suppress(OSError):  # already closed by its handler
-                sock.shutdown(socket.SHUT_RDWR)
 
 
 class MetricsServer:
@@ -268,10 +161,11 @@ class MetricsServer:
         host: str = "0.0.0.0",
         port: int = 10042,
         web: WebConfigWatcher | None = None,
+        limits: HttpLimits | None = None,
     ) -> None:
         handler = type("Handler", (_Handler,), {"routes": routes})
         self.web = web or WebConfigWatcher(None)
-        self._httpd = _Server((host, port), handler, self.web)
+        self._httpd = Server((host, port), handler, self.web, limits or HttpLimits())
         self._thread: threading.Thread | None = None
 
     @property
@@ -281,6 +175,11 @@ class MetricsServer:
     @property
     def scheme(self) -> str:
         return "https" if self.web.current().tls else "http"
+
+    @property
+    def connections(self) -> int:
+        """Connections with a thread of their own now (at most ``max_connections``)."""
+        return self._httpd.handling
 
     def start(self) -> None:
         self._thread = threading.Thread(

@@ -23,6 +23,12 @@ def test_no_command_serves_with_the_documented_defaults() -> None:
     assert args.listen_address == ":10042"
     assert args.web_config_file is None
     assert (args.log_level, args.log_format, args.demo) == ("info", "logfmt", False)
+    assert args.enable_lifecycle is False, "POST /-/reload is off unless asked for"
+
+
+def test_the_lifecycle_flag_goes_with_serve_and_turns_reload_on() -> None:
+    assert parse(["--web.enable-lifecycle"])[0].enable_lifecycle is True
+    assert parse(["serve", "--web.enable-lifecycle"])[0].enable_lifecycle is True
 
 
 def test_every_flag_of_every_command_gets_its_default_when_absent() -> None:
@@ -56,6 +62,7 @@ def test_the_same_flags_after_the_command_and_with_a_space() -> None:
         (["--demo", "plan"], "--demo goes with serve, not plan"),
         (["plan", "--web.config.file=web.yml"], "--web.config.file goes with serve, check-config"),
         (["check-config", "--demo"], "--demo goes with serve, not check-config"),
+        (["plan", "--web.enable-lifecycle"], "--web.enable-lifecycle goes with serve, not plan"),
         (["calls", "--fetch"], "--fetch goes with backfill, not calls"),
         (["--log.level=debug", "simulate", "--port=0"], "--log.level goes with serve, plan"),
         (["plan", "extra"], "unknown arguments for plan: extra"),

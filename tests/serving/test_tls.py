@@ -18,6 +18,7 @@ import yaml
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from exporter.app import build_app
+from exporter.serving.http_limits import HttpLimits
 from exporter.serving.server import MetricsServer, Routes
 from exporter.serving.web.config import WebConfigWatcher
 from tests.configs import settings_from, small_config
@@ -41,7 +42,9 @@ def _registry() -> CollectorRegistry:
 
 
 @contextmanager
-def serving(web_file: Path, host: str = "127.0.0.1") -> Iterator[MetricsServer]:
+def serving(
+    web_file: Path, host: str = "127.0.0.1", limits: HttpLimits | None = None
+) -> Iterator[MetricsServer]:
     """A MetricsServer that looks at the web config on every connection and request."""
     registry = _registry()
     routes = Routes(
@@ -50,7 +53,7 @@ def serving(web_file: Path, host: str = "127.0.0.1") -> Iterator[MetricsServer]:
         is_ready=lambda: True,
     )
     watcher = WebConfigWatcher(web_file, check_every_s=0)
-    server = MetricsServer(routes, host=host, port=0, web=watcher)
+    server = MetricsServer(routes, host=host, port=0, web=watcher, limits=limits)
     server.start()
     try:
         yield server
@@ -244,6 +247,55 @@ def test_a_rotated_password_and_certificate_apply_to_the_next_connection(
             assert http.get(url(server)).status_code == 401
         with client(pki, auth=(USER, "Rotated-1")) as http, pytest.raises(httpx.ConnectError):
             http.get(url(server))
+
+
+def _first_answer(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(4096)
+    except ConnectionResetError:
+        return b""
+
+
+@pytest.mark.parametrize(
+    ("handshake", "answer"),
+    [
+        pytest.param(False, b"", id="no handshake: closed by the head deadline"),
+        pytest.param(True, b"HTTP/1.1 408 ", id="a handshake and no request: 408 by the deadline"),
+    ],
+)
+def test_a_silent_tls_client_is_closed_by_the_head_deadline(
+    tmp_path: Path, pki: Pki, handshake: bool, answer: bytes
+) -> None:
+    web = _web(tmp_path / "web.yml", pki)
+    with (
+        serving(web, limits=HttpLimits(head_timeout_s=0.5)) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw,
+    ):
+        if not handshake:
+            got = _first_answer(raw)  # a timeout after 10 s fails the test
+        else:
+            context = ssl.create_default_context(cafile=str(pki.ca))
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                got = _first_answer(tls)
+    assert got[: len(answer)] == answer
+
+
+def test_beyond_the_connection_cap_a_tls_client_is_closed_and_the_others_served(
+    tmp_path: Path, pki: Pki
+) -> None:
+    web = _web(tmp_path / "web.yml", pki)
+    with (
+        serving(web, limits=HttpLimits(max_connections=1, head_timeout_s=30)) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as holder,
+    ):
+        holder.sendall(b"\x16")  # the start of a handshake holds the one thread
+        wait_until(lambda: server.connections == 1, timeout_s=10, what="the holder's thread")
+        with client(pki) as http, pytest.raises(httpx.ConnectError):
+            http.get(url(server))
+        holder.close()
+        wait_until(lambda: server.connections == 0, timeout_s=10, what="the holder to go")
+        with client(pki) as http:
+            assert http.get(url(server)).status_code == 200
 
 
 def _ipv6_loopback() -> bool:

@@ -2,7 +2,8 @@
 
 The same YAML every Prometheus exporter reads (TLS, client certificates, basic
 auth with bcrypt hashes, response headers, a rate limit), plus the toolkit's
-newer ``auth_excluded_paths`` for probes that cannot authenticate. Parsing is
+newer ``auth_excluded_paths`` for probes that cannot authenticate (never the
+lifecycle endpoint ``/-/reload``). Parsing is
 strict: an unknown key or a bad value is one :class:`WebConfigError` naming
 the key. Relative file names are relative to the web config file, as in the
 toolkit. :class:`WebConfigWatcher` re-reads the file (and the certificate
@@ -53,6 +54,8 @@ _HEADERS = (
     "Strict-Transport-Security",
 )
 _BCRYPT = re.compile(r"\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}")
+LIFECYCLE_PATHS = frozenset({"/-/reload"})
+"""Paths that change the exporter: never excluded from the web config's checks."""
 
 
 class _HTTPServerConfig(Strict):
@@ -148,6 +151,13 @@ def load_web_config(path: Path) -> WebConfig:
     for excluded in parsed.auth_excluded_paths:
         if not excluded.startswith("/"):
             raise fail(path, "auth_excluded_paths", f"{excluded!r} must start with /")
+        if excluded in LIFECYCLE_PATHS:
+            raise fail(
+                path,
+                "auth_excluded_paths",
+                f"{excluded} changes the exporter and always needs the web config's auth; "
+                "remove it from the list",
+            )
     hashes = _hashes(path, parsed)
     tls = parsed.tls_server_config
     found = tls_parts(path, tls, bool(parsed.auth_excluded_paths)) if tls else TLSParts()
