@@ -5,6 +5,13 @@ also spends, and overspend the quota. The lock is held for the daemon's life
 and released by the kernel when the process ends, however it ends (``kill -9``
 included), so a stale lock file never blocks a restart. The file holds the
 holder's pid, for the error message only.
+
+The marker can be deleted; what keeps a second exporter out whatever happens
+to it is the lock the store holds on the database file itself
+(:mod:`exporter.store.guard`). :meth:`StateDirLock.acquire` probes that lock
+too, so a command refused by either gets the same error before it opens
+anything. :func:`open_state` takes this lock, then opens the store: the
+daemon's way in.
 """
 
 from __future__ import annotations
@@ -14,7 +21,11 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from exporter.store.schema import StateDirError, state_error
+from exporter.store.guard import probe
+from exporter.store.schema import DB_NAME, StateDirError, state_error
+from exporter.store.sqlite import Store
+from exporter.store.startover import StartOver
+from exporter.timing.clock import Clock
 
 LOCK_NAME = "agora-exporter.lock"
 _ACTION = "taking the state_dir lock"
@@ -49,6 +60,11 @@ class StateDirLock:
         except OSError as error:
             os.close(fd)
             raise state_error(self.path.parent, _ACTION, error, busy_s=0) from None
+        try:
+            probe(self.path.parent / DB_NAME)  # the marker may have been deleted under a holder
+        except StateDirError:
+            os.close(fd)
+            raise
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
@@ -81,3 +97,21 @@ def _holder(fd: int) -> str:
     except (OSError, UnicodeDecodeError):
         return ""
     return f" (pid {text})" if text.isdigit() else ""
+
+
+def open_state(
+    state_dir: Path,
+    memory_s: float | None,
+    *,
+    clock: Clock,
+    start_over: StartOver | None = None,
+) -> tuple[StateDirLock, Store]:
+    """Lock ``state_dir`` for this process, then open the store in it (which locks the
+    database file itself too), keeping ``memory_s`` of windows in memory; the
+    daemon's way in. Raises StateDirError."""
+    lock = StateDirLock(state_dir).acquire()
+    try:
+        return lock, Store(state_dir, clock=clock, memory_s=memory_s, start_over=start_over)
+    except BaseException:
+        lock.release()
+        raise

@@ -124,9 +124,9 @@ def state_error(path: Path, action: str, error: BaseException, *, busy_s: float)
     elif name.startswith(_CORRUPT):
         problem = "the database file is corrupt or is not an agora-exporter database"
         todo = (
-            f"stop the exporter and move {path.name} aside (with any -wal/-shm files); a fresh "
-            "one refetches what the API still holds, but forgets the last 24 h of requests, "
-            "so the first day may spend quota already used"
+            "stop the exporter; restore the database from a backup, or restart it with "
+            "--state.reset: the broken file is moved aside and the new ledger counts the "
+            "last 24 h of every budget as used, so the lost ledger cannot overspend"
         )
     elif name.startswith(_READONLY) or isinstance(error, PermissionError):
         problem = "it is not writable"

@@ -16,7 +16,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from exporter.store.calls import CallTable
-from exporter.store.connection import BUSY_TIMEOUT_MS, Connection, rollback
+from exporter.store.connection import Connection, rollback
 from exporter.store.data import (
     EMPTY_SERIES,
     SeriesData,
@@ -24,16 +24,13 @@ from exporter.store.data import (
     WindowRow,
     check_rows,
 )
+from exporter.store.guard import DatabaseGuard
 from exporter.store.insight import InsightTable
 from exporter.store.ledger import LedgerTable
 from exporter.store.loading import EVERYTHING, NULL_UID, read_windows
-from exporter.store.opening import connect, prepare_dir, schema_version
-from exporter.store.schema import (
-    APPLICATION_ID,
-    DB_NAME,
-    MIGRATIONS,
-    StateDirError,
-)
+from exporter.store.opening import prepare_dir
+from exporter.store.schema import DB_NAME, StateDirError
+from exporter.store.startover import StartOver
 from exporter.timing.clock import Clock, system_clock
 
 WINDOW_SLACK_S = 600
@@ -54,7 +51,10 @@ class Store(Connection):
         clock: Clock = system_clock,
         horizon_s: int = 3600,
         memory_s: float | None = None,
+        start_over: StartOver | None = None,
     ) -> None:
+        """Open (creating) the store; ``start_over`` allows replacing a lost or
+        unreadable database with a seeded one (``--state.reset``), else that raises."""
         self._dir = Path(state_dir)
         self._path = self._dir / DB_NAME
         self._clock = clock
@@ -68,6 +68,7 @@ class Store(Connection):
         self._missed = 0
         self._published: StoreSnapshot | None = None
         self._conn: sqlite3.Connection | None = None
+        self._guard: DatabaseGuard | None = None
         self.ledger = LedgerTable(transaction=self._transaction, write_lock=self._write_lock)
         """Send times of the last day's requests, per budget: the quota's memory."""
         self.insight = InsightTable(transaction=self._transaction, write_lock=self._write_lock)
@@ -76,17 +77,11 @@ class Store(Connection):
         """Call Inspector calls, sessions, newest samples and search cursors (same rules)."""
         prepare_dir(self._dir, self._path)
         try:
-            self._conn = connect(self._path, busy_timeout_ms=BUSY_TIMEOUT_MS)
-            self._migrate(self._conn)
-            self._load(self._conn)
+            self._open(start_over)
+            self.prune(clock())
         except sqlite3.Error as error:
             self._abandon()
             raise self._error("opening the database", error) from error
-        except BaseException:
-            self._abandon()
-            raise
-        try:
-            self.prune(clock())
         except BaseException:
             self._abandon()
             raise
@@ -128,17 +123,6 @@ class Store(Connection):
         return self._path
 
     # --- opening -------------------------------------------------------------
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        version = schema_version(conn, self._path)
-        if version == len(MIGRATIONS):
-            return
-        with self._transaction("creating the schema") as tx:
-            for statements in MIGRATIONS[version:]:
-                for statement in statements:
-                    tx.execute(statement)
-            tx.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            tx.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
 
     def _load(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN")  # one consistent read of everything

@@ -17,7 +17,7 @@ from typing import cast
 
 import pytest
 
-import exporter.store.sqlite as store_module
+import exporter.store.connection as store_module
 from exporter.backfill.reader import read_history
 from exporter.store import DB_NAME, SeriesData, StateDirError, Store, WindowRow
 from exporter.store.schema import MIGRATIONS
@@ -679,7 +679,7 @@ def test_a_corrupt_database_raises_state_dir_error(
     message = str(caught.value)
     assert str(path) in message
     assert "corrupt" in message
-    assert "move" in message  # what to do
+    assert "--state.reset" in message  # what to do
 
 
 def test_another_programs_sqlite_database_is_refused(tmp_path: Path) -> None:

@@ -16,9 +16,12 @@ every kill the next exporter takes over the same state_dir. At the end:
 * every series holds exactly the simulator's windows from its first cursor up
   to its last: none lost, none invented, none missed.
 
-Also here: an unusable state_dir is a clear error at start (exit 2), and one
+Also here: an unusable state_dir is a clear error at start (exit 2), a second
+exporter is refused even after ``agora-exporter.lock`` is deleted (two real
+processes: the lock on the database file itself keeps it out), and a state_dir
 that fills up at run time is a log line and ``agora_up 0``, never a crash or a
-stream of requests.
+stream of requests. Deleting, emptying or corrupting the database, and starting
+over, are in ``test_state_dir.py``.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from exporter.quota.series_poller import PollStatus as Status
 from exporter.scheduling.planner import make_plan
 from exporter.simulator import Simulator
 from exporter.store import DB_NAME, Store
-from exporter.store.lock import StateDirLock
+from exporter.store.lock import LOCK_NAME, StateDirLock
 from exporter.timing.windows import WINDOW_S, floor_window
 from tests.configs import settings_from, small_config
 from tests.crash_worker import fast_clock
@@ -258,6 +261,40 @@ def test_a_second_exporter_on_the_same_state_dir_is_refused_naming_the_first(
     assert code == 2
     assert f"another agora-exporter (pid {os.getpid()}) is already running" in err
     assert str(state) in err
+
+
+@pytest.mark.slow
+def test_a_second_exporter_is_refused_even_after_the_lock_file_is_deleted(tmp_path: Path) -> None:
+    spec = {"sim0": SIM0, "real0": time.time(), "speed": SPEED}
+    clock = fast_clock(spec)
+    state = tmp_path / "state"
+    with Simulator(
+        plan="enterprise", customer_id=CUSTOMER_ID, customer_secret=SECRET, seed=13, clock=clock
+    ) as sim:
+        spec["config"] = small_config(sim.base_url, state)
+        config_file = tmp_path / "agora.yml"
+        config_file.write_text(yaml.safe_dump(spec["config"]))
+        with zygote(spec, tmp_path) as forker:
+            forker.send("fork")
+            first = int(forker.expect("pid").split()[1])
+            forker.expect("cycle")  # the first exporter is polling
+            (state / LOCK_NAME).unlink()
+            second = subprocess.run(
+                [sys.executable, "-m", "exporter", f"--config.file={config_file}"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            forker.expect("cycle")  # and goes on polling
+            os.kill(first, signal.SIGKILL)
+            forker.expect("reaped")
+    assert second.returncode == 2, second.stderr
+    assert f"another agora-exporter (pid {first}) is already running" in second.stderr
+    assert str(state) in second.stderr
+    with Store(state, clock=clock):
+        pass  # the kernel dropped the first one's lock with it
 
 
 BREAKAGES = [
