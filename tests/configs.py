@@ -56,7 +56,7 @@ def small_config(
 def small_insight_config(base_url: str, state_dir: Path, **agora: Any) -> dict[str, Any]:
     """The small config with Data Insights on: 8 usage series and audioFreezeRate Native."""
     config = small_config(base_url, state_dir, **agora)
-    config["apps"][0]["insight"] = {"enabled": True}
+    config["apps"][0]["insight"] = {"enabled": True, "quality": ["audioFreezeRate"]}
     return config
 
 
@@ -69,7 +69,8 @@ def insight_config(
     quality: Sequence[str] = QUALITY_METRICS,
     **agora: Any,
 ) -> dict[str, Any]:
-    """One Enterprise app with insight on; real-time reduced to one series."""
+    """One Enterprise app with insight on; real-time reduced to userCount and ``quality``
+    (which is also the insight quality list)."""
     return {
         "agora": {
             "base_url": base_url,
@@ -84,7 +85,7 @@ def insight_config(
                 "appid": APPID,
                 "product_types": list(product_types),
                 "realtime": {"usage": ["userCount"], "quality": list(quality)},
-                "insight": {"enabled": True, "hourly_quality": hourly},
+                "insight": {"enabled": True, "hourly_quality": hourly, "quality": list(quality)},
             }
         ],
     }

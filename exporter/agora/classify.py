@@ -1,18 +1,35 @@
 """Map what the API answered (HTTP status, body ``code`` and ``message``) to one error.
 
-Pure functions: no I/O, no httpx. The client calls :func:`error_for_body` for
-a body that carries an error code and :func:`error_for_status` for a non-2xx
-HTTP status whose body says nothing more specific.
+No I/O and no httpx: the client calls :func:`error_for_code` for a body that
+carries an error code and :func:`error_for_status` for a non-2xx HTTP status
+whose body says nothing more specific. The only side effect is one log line
+the first time an answer the reference does not list is met.
+
+The reference's status table decides the kind; Agora's retry guidance decides
+what follows:
+
+* ``300`` is always a limit error. The message says which limit (the
+  reference's message table, plus ``qpm`` and ``query duration`` from Agora's
+  other docs); any other message is an :class:`UnknownLimitError`, put off like
+  a rate limit and never retried at once.
+* ``400``, ``401``, ``403``, ``404`` have their own errors; ``429`` is a rate
+  limit; every other ``4xx`` (in the body's ``code`` or as the HTTP status) is a
+  :class:`ClientError`. No 4xx is retried at once.
+* ``500`` and every other ``5xx`` are server errors, backed off 1, 3, 6 s.
+* Any other code is an :class:`UnexpectedAnswerError`, backed off too.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from collections.abc import Callable
 
 from exporter.agora.errors import (
     AgoraError,
     BadRequestError,
+    ClientError,
     DailyQuotaError,
     ErrorContext,
     ForbiddenError,
@@ -20,14 +37,16 @@ from exporter.agora.errors import (
     NotFoundError,
     RateLimitedError,
     RatePeriod,
-    RequestTimeoutError,
     ServerError,
     UnauthorizedError,
     UnexpectedAnswerError,
+    UnknownLimitError,
     WindowProblem,
     WindowRejectedError,
 )
 from exporter.agora.limits import Endpoint
+
+log = logging.getLogger(__name__)
 
 SUCCESS_CODES = frozenset({0, 200})
 LIMIT_CODE = 300
@@ -65,18 +84,47 @@ _LIMIT_MESSAGES: tuple[tuple[str, ErrorFactory], ...] = (
     ("you have no auth to access this service", _plain(NoAccessError)),
 )
 
+# The reference's status table (and 500 for every 5xx).
 _BY_CODE: dict[int, type[AgoraError]] = {
     400: BadRequestError,
     401: UnauthorizedError,
     403: ForbiddenError,
     404: NotFoundError,
-    408: RequestTimeoutError,
     500: ServerError,
 }
+RATE_LIMIT_STATUS = 429
+
+_MAX_LOGGED = 256
+"""At most this many distinct unknown answers are remembered (and logged once each)."""
+_logged: set[tuple[str, int, str]] = set()
+_logged_lock = threading.Lock()
 
 
 def _contains(haystack: str, needle: str) -> bool:
     return f" {needle} " in f" {haystack} "
+
+
+def log_unknown_once(endpoint: Endpoint, code: int, message: str | None, outcome: str) -> bool:
+    """Log an answer the reference does not list, with its text, the first time it is met.
+
+    ``message`` is the API's text as the client keeps it (credentials redacted,
+    one line, bounded). Returns True when this call logged it.
+    """
+    key = (endpoint.label, code, normalize_message(message or ""))
+    with _logged_lock:
+        if key in _logged or len(_logged) >= _MAX_LOGGED:
+            return False
+        _logged.add(key)
+    log.warning(
+        "the API gave an answer the reference does not list; logged once",
+        extra={
+            "endpoint": endpoint.label,
+            "code": code,
+            "api_message": message,
+            "outcome": outcome,
+        },
+    )
+    return True
 
 
 def limit_error(endpoint: Endpoint, message: str | None, ctx: ErrorContext) -> AgoraError:
@@ -85,7 +133,8 @@ def limit_error(endpoint: Endpoint, message: str | None, ctx: ErrorContext) -> A
     for known, factory in _LIMIT_MESSAGES:
         if _contains(text, known):
             return factory(endpoint, ctx)
-    return UnexpectedAnswerError(endpoint, detail="code 300 with an unknown message", **ctx)
+    log_unknown_once(endpoint, LIMIT_CODE, message, UnknownLimitError.outcome)
+    return UnknownLimitError(endpoint, detail="code 300 with an unknown message", **ctx)
 
 
 def _rate_period_for(endpoint: Endpoint) -> RatePeriod:
@@ -100,18 +149,28 @@ def error_for_code(
     """The error for a non-success ``code`` in a response body (or an HTTP status)."""
     if code == LIMIT_CODE:
         return limit_error(endpoint, message, ctx)
-    if code == 429:
+    if code == RATE_LIMIT_STATUS:
         return RateLimitedError(endpoint, period=_rate_period_for(endpoint), **ctx)
     cls = _BY_CODE.get(code)
     if cls is not None:
         return cls(endpoint, **ctx)
     if 500 <= code <= 599:
         return ServerError(endpoint, **ctx)
-    return UnexpectedAnswerError(endpoint, detail=f"unknown status code {code}", **ctx)
+    unknown: type[AgoraError] = ClientError if 400 <= code <= 499 else UnexpectedAnswerError
+    log_unknown_once(endpoint, code, message, unknown.outcome)
+    return unknown(endpoint, detail=f"unknown status code {code}", **ctx)
 
 
 def error_for_status(endpoint: Endpoint, http_status: int, ctx: ErrorContext) -> AgoraError:
-    """The error for a non-2xx HTTP status when the body adds nothing more specific."""
-    if 400 <= http_status <= 499 and http_status not in _BY_CODE and http_status != 429:
-        return BadRequestError(endpoint, detail=f"HTTP status {http_status}", **ctx)
-    return error_for_code(endpoint, http_status, None, ctx)
+    """The error for a non-2xx HTTP status when the body adds nothing more specific.
+
+    The status is read as the body's ``code`` would be, so a 4xx is never retried
+    whichever way it arrives; but an HTTP 3xx is a redirect, not the body's limit
+    code 300.
+    """
+    message = ctx.get("api_message")
+    if 300 <= http_status <= 399:
+        log_unknown_once(endpoint, http_status, message, UnexpectedAnswerError.outcome)
+        detail = f"HTTP status {http_status} (a redirect)"
+        return UnexpectedAnswerError(endpoint, detail=detail, **ctx)
+    return error_for_code(endpoint, http_status, message, ctx)

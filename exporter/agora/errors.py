@@ -22,7 +22,8 @@ class RetryAction(StrEnum):
     """What the caller should do after an error."""
 
     NEXT_SLOT = "next_slot"
-    """Rate limited: retry when the quota ledger has a free slot."""
+    """Rate limited (or a limit error of an unknown kind): retry when the quota ledger
+    has a free slot, never at once."""
     NEXT_DAY = "next_day"
     """The daily quota is spent: retry after the day rolls over."""
     FIX_WINDOW = "fix_window"
@@ -32,7 +33,7 @@ class RetryAction(StrEnum):
     STOP = "stop"
     """Credentials or plan: needs a human; retry only every few minutes."""
     NONE = "none"
-    """The request itself is wrong (400/404): do not retry it unchanged."""
+    """The request itself is wrong (a 4xx other than 401/403/429): do not retry it unchanged."""
 
 
 class WindowProblem(StrEnum):
@@ -226,6 +227,25 @@ class UnexpectedAnswerError(AgoraError):
     summary = "the API answered with an error this client does not know"
 
 
+class UnknownLimitError(AgoraError):
+    """A ``code: 300`` whose message is none of the reference's: still a limit error
+    (the reference's status table: 300 is "the API limits are exceeded"), so it is
+    put off like a rate limit, never retried at once."""
+
+    outcome = "unknown_limit"
+    retry = RetryAction.NEXT_SLOT
+    summary = "the API reported a limit this client does not know (code 300)"
+
+
+class ClientError(AgoraError):
+    """A 4xx the reference's status table does not list (402, 408, 422, ...), in the
+    body's ``code`` or as the HTTP status: never retried (Agora: never retry a 4xx)."""
+
+    outcome = "client_error"
+    retry = RetryAction.NONE
+    summary = "the API refused the request with a client error this client does not know"
+
+
 ERROR_CLASSES: tuple[type[AgoraError], ...] = (
     RateLimitedError,
     DailyQuotaError,
@@ -240,6 +260,8 @@ ERROR_CLASSES: tuple[type[AgoraError], ...] = (
     RequestTimeoutError,
     InvalidResponseError,
     UnexpectedAnswerError,
+    UnknownLimitError,
+    ClientError,
 )
 
 ALL_OUTCOMES: tuple[str, ...] = (OUTCOME_SUCCESS, *(cls.outcome for cls in ERROR_CLASSES))

@@ -4,9 +4,9 @@ The daemon keeps about a week of points per insight series and asks only for
 what is new; the API keeps 14 (Premium) or 30 (Enterprise) days. For every
 configured insight series this fetches the days before what is already known
 (the store's oldest point, or how far earlier runs got), back to the plan's
-horizon less an hour (as the daemon's frames), in frames of the plan's longest
-query: newest first, one frame per series in turn, so each run extends every
-series' history backwards without gaps. What it fetched is kept in
+horizon less an hour (as the daemon's frames), in frames a second shorter than
+the plan's longest query: newest first, one frame per series in turn, so each
+run extends every series' history backwards without gaps. What it fetched is kept in
 ``state_dir/insight-history.json`` (:mod:`exporter.backfill.history`) after each
 frame, so an interrupted or budget-limited run loses nothing and the next run
 continues where it stopped.
@@ -36,6 +36,7 @@ from exporter.backfill.reader import ledger_counts
 from exporter.insight.plan import INSIGHT_BUDGETS
 from exporter.insight.poller import Frame as InsightFrame
 from exporter.insight.poller import Spelling, request_insight
+from exporter.insight.schedule import frame_end
 from exporter.insight.series import InsightSeries
 from exporter.quota.context import PollContext
 from exporter.quota.send import Request, Verdict, send
@@ -95,10 +96,12 @@ def history_frames(
             known.append(min(points))
         if one.key in fetched.back_to:
             known.append(fetched.back_to[one.key])
-        end = min(known, default=int(now) + 1) - 1
+        # Inside the reference's strict limits, as the daemon's frames: ending before
+        # now - delay, each shorter than the longest query.
+        end = min(min(known, default=int(now) + 1) - 1, frame_end(now, budget_limits))
         frames = []
         while end >= earliest:
-            start = max(earliest, end - budget_limits.max_span_s)
+            start = max(earliest, end - budget_limits.max_span_s + 1)
             frames.append(Frame(one, start, end))
             end = start - 1
         per_series.append(frames)

@@ -1,7 +1,8 @@
 """The Call Inspector families of a scrape: pure, from one :class:`CallState`.
 
-Only families with samples are written, plus the call self-metrics whenever
-calls are enabled (the skip counters with every reason from the start, so
+Only families with samples are written (``agora_call_session_info`` too: one
+per user of an inspected call), plus the call self-metrics whenever calls are
+enabled (the skip counters with every reason from the start, so
 ``rate()`` works at once). Values are converted to the family's unit here.
 """
 
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from exporter.calls.view import CallState, shown_samples
+from exporter.calls.view import CallState, session_info, shown_samples
 from exporter.catalog import calls as catalog
 
 
@@ -56,6 +57,11 @@ def call_families(state: CallState) -> Iterator[Metric]:
     for user, ts in sorted(newest.items()):
         stamps.add_metric(list(user), float(ts))
     yield stamps
+    info = _gauge(catalog.SESSION_INFO)
+    for user_info in session_info(state.calls):
+        info.add_metric(list(user_info), 1.0)
+    if info.samples:
+        yield info
     yield from _self_families(state)
 
 

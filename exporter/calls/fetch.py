@@ -4,10 +4,13 @@ Every request is recorded in the store's ledger before it leaves, and waits
 for a free slot under every limit of its budget (per second and per day); a
 per-second slot is taken a little late on purpose, so that network jitter
 cannot make two requests arrive inside one of the API's seconds. Server and
-transport faults are retried after 1, 3 and 6 s. What ends a whole cycle (the
-budget spent, a rate limit, refused credentials, the exporter stopping) raises
-:class:`CycleStop`; any other failure raises the client's ``AgoraError`` for
-the caller to skip that one call or search.
+transport faults are retried after 1, 3 and 6 s; a frame the API refuses is
+shrunk once and sent again (``shrink``: the first request of a search or of a
+call's details, whose frame the later ones keep), as the real-time poller
+does; each method returns its answer with the frame it answers. What ends a
+whole cycle (the budget spent, a rate limit, refused credentials, the exporter
+stopping) raises :class:`CycleStop`; any other failure raises the client's
+``AgoraError`` for the caller to skip that one call or search.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import TypeVar, cast
 
 from exporter.agora import CallListPage, MetricSeries, SessionPage
 from exporter.agora.limits import Budget, Endpoint, Limits
-from exporter.calls.frames import Frame
+from exporter.calls.frames import Frame, shrink_frame
 from exporter.quota.context import PollContext
 from exporter.quota.send import Request, Verdict, send
 
@@ -48,62 +51,89 @@ class CallFetcher:
         """Adopt the limits of a reloaded plan (shared with every user of the context)."""
         self._context.set_limits(limits)
 
-    def list_page(self, appid: str, cname: str | None, frame: Frame, page_no: int) -> CallListPage:
+    def list_page(
+        self, appid: str, cname: str | None, frame: Frame, page_no: int, *, shrink: bool = True
+    ) -> tuple[CallListPage, Frame]:
         return self._send(
             Endpoint.CALL_LISTS,
             f"call search of {appid} page {page_no}",
-            lambda: self._context.client.call_lists(
+            frame,
+            lambda asked: self._context.client.call_lists(
                 appid=appid,
-                start_ts=frame.start,
-                end_ts=frame.end,
+                start_ts=asked.start,
+                end_ts=asked.end,
                 cname=cname,
                 page_no=page_no,
                 page_size=100,
             ),
+            shrink=shrink,
         )
 
     def session_page(
-        self, appid: str, call_id: str, frame: Frame, page_no: int, page_size: int
-    ) -> SessionPage:
+        self,
+        appid: str,
+        call_id: str,
+        frame: Frame,
+        page_no: int,
+        page_size: int,
+        *,
+        shrink: bool = True,
+    ) -> tuple[SessionPage, Frame]:
         return self._send(
             Endpoint.CALL_SESSIONS,
             f"sessions of call {call_id} page {page_no}",
-            lambda: self._context.client.call_sessions(
+            frame,
+            lambda asked: self._context.client.call_sessions(
                 appid=appid,
                 call_id=call_id,
-                start_ts=frame.start,
-                end_ts=frame.end,
+                start_ts=asked.start,
+                end_ts=asked.end,
                 page_no=page_no,
                 page_size=page_size,
                 exclude_server_user=True,
             ),
+            shrink=shrink,
         )
 
     def metrics(
         self, appid: str, call_id: str, frame: Frame, sids: Sequence[str]
-    ) -> list[MetricSeries]:
+    ) -> tuple[list[MetricSeries], Frame]:
+        """A call's metrics over the frame its sessions request was answered for (kept)."""
         return self._send(
             Endpoint.CALL_METRICS,
             f"metrics of call {call_id}",
-            lambda: self._context.client.call_metrics(
-                appid=appid, call_id=call_id, start_ts=frame.start, end_ts=frame.end, sids=sids
+            frame,
+            lambda asked: self._context.client.call_metrics(
+                appid=appid, call_id=call_id, start_ts=asked.start, end_ts=asked.end, sids=sids
             ),
+            shrink=False,
         )
 
-    def _send(self, endpoint: Endpoint, describe: str, call: Callable[[], _T]) -> _T:
-        """The answer, or CycleStop when the cycle must end, or the AgoraError to skip on."""
-        request: Request[None, _T] = Request(
+    def _send(
+        self,
+        endpoint: Endpoint,
+        describe: str,
+        frame: Frame,
+        call: Callable[[Frame], _T],
+        *,
+        shrink: bool,
+    ) -> tuple[_T, Frame]:
+        """The answer and the frame it answers (``frame``, or smaller when the API refused
+        it and ``shrink`` allows one smaller try), or CycleStop when the cycle must end,
+        or the AgoraError to skip on."""
+        request: Request[Frame, _T] = Request(
             budget=endpoint.budget,
             label=endpoint.label,
-            frame=None,
-            call=lambda _: call(),
+            frame=frame,
+            call=call,
             describe=describe,
             max_wait_s=MAX_SLOT_WAIT_S,
+            shrink=shrink_frame if shrink else None,
         )
         sent = send(self._context, request)
         self.sent += sent.requests
         if sent.verdict is Verdict.ANSWERED:
-            return cast(_T, sent.answer)
+            return cast(_T, sent.answer), sent.frame
         if sent.verdict is Verdict.STOPPING:
             raise CycleStop("the exporter is stopping", outcome="stopping")
         if sent.error is None:

@@ -4,9 +4,14 @@ Call searches take ``[start, end)`` on the calls' start times; the next search
 starts at the oldest call still ongoing (so its end is seen), or where this
 one ended. Sessions and metrics take ``[start, end]`` (both ends included);
 the next frame of a call starts one second after this one ended, so no
-sample is fetched twice. Every frame ends ``delay`` before now (the API
-refuses anything later), starts inside the data horizon (with a minute to
-spare) and is shorter than the plan's longest query.
+sample is fetched twice.
+
+Every frame keeps the reference's "ensure that" rules strictly, with room to
+spare for a clock that runs a little ahead of Agora's: it ends before ``now -
+delay`` by ``LATENCY_MARGIN_S``, starts after ``now - horizon`` by
+``HORIZON_MARGIN_S`` and is shorter than the plan's longest query
+(``end - start < longest``). A frame the API refuses all the same is shrunk
+once on the side it complained of (:func:`shrink_frame`) and sent again.
 """
 
 from __future__ import annotations
@@ -15,10 +20,18 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from exporter.agora import AgoraError, WindowProblem
 from exporter.agora.limits import Limits
 from exporter.store.calls import TrackedCall
 
 HORIZON_MARGIN_S = 60
+"""A frame starts this long after the oldest second the API serves."""
+LATENCY_MARGIN_S = 10
+"""A frame ends this long before the newest second the API serves (``now - delay``)."""
+SHRINK_S = 20
+"""How far a refused frame's edge moves (the end back for latency, the start on for range):
+one real-time window, as the real-time poller shrinks; with the margins, a clock up to
+30 s ahead of Agora's costs one refusal per frame, never a frame."""
 
 
 @dataclass(frozen=True)
@@ -28,13 +41,13 @@ class Frame:
 
 
 def _latest_end(now: float, limits: Limits) -> int:
-    """The last second the API serves at ``now`` (it refuses an end within the delay)."""
-    return math.floor(now) - limits.delay_s - 1
+    """The last second a frame may end at: ``end < now - delay`` with the margin to spare."""
+    return math.floor(now) - limits.delay_s - LATENCY_MARGIN_S
 
 
 def _earliest_start(end: int, now: float, limits: Limits) -> int:
-    """The first second a query ending at ``end`` may start at: one query long at most,
-    and inside the data horizon with a minute to spare."""
+    """The first second a query ending at ``end`` may start at: shorter than one query
+    (``end - start < longest``), and inside the data horizon with a minute to spare."""
     horizon = math.floor(now) - limits.horizon_s + HORIZON_MARGIN_S
     return max(end - (limits.max_span_s - 1), horizon)
 
@@ -78,6 +91,25 @@ def details_frame(call: TrackedCall, now: float, limits: Limits, first_span_s: i
         max(call.cursor, earliest) if call.cursor is not None else max(end - first_span_s, earliest)
     )
     return Frame(start, end) if start <= end else None
+
+
+def shrink_frame(error: AgoraError, frame: Frame) -> Frame | None:
+    """The frame to send once more after the API refused ``frame``; None: nothing left.
+
+    Latency: the end moves ``SHRINK_S`` back (the rest is asked next cycle, the
+    cursors follow the frame sent). Range: the start moves ``SHRINK_S`` on
+    (what lay before is out of reach anyway). Length: the older half is kept,
+    so the cursors leave nothing out. Both kinds of frame must stay non-empty.
+    """
+    problem = getattr(error, "problem", None)
+    start, end = frame.start, frame.end
+    if problem is WindowProblem.LATENCY:
+        end -= SHRINK_S
+    elif problem is WindowProblem.RANGE:
+        start += SHRINK_S
+    else:
+        end = start + (end - start) // 2
+    return Frame(start, end) if start < end else None
 
 
 def is_done(call: TrackedCall) -> bool:

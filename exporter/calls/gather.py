@@ -23,32 +23,66 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Search:
-    """One call search: the calls its pages returned, and what they did not reach."""
+    """One call search: the calls it listed, the frame it searched, what it left out."""
 
     calls: list[CallSummary]
+    frame: Frame
+    """The frame searched: the one asked for, or smaller after a refusal."""
     complete: bool
     unreached: int = 0
+    """Calls the page allowance left out, as far as the API counted them."""
+    capped: bool = False
+    """The API matched more calls than it returned (``has_more``) and narrowing could not
+    list them all (the page allowance ran out, or one second held more calls than a
+    search returns): at least one call may be left out."""
 
 
 def search_calls(
     fetcher: CallFetcher, appid: str, cname: str | None, frame: Frame, pages: int
 ) -> Search:
-    """Up to ``pages`` pages of 100 calls, newest first."""
+    """Every call created in ``frame`` (newest first), in at most ``pages`` requests.
+
+    One search returns at most so many calls (Agora's cap; the reference does
+    not say how many), newest first, in pages of 100, and ``has_more`` says it
+    matched more. Those are older than the oldest returned, or started in the
+    same second, so the search is narrowed to ``[start, oldest + 1)`` and sent
+    again (the calls of that second come twice and are kept once), until one
+    is complete or the pages run out. A second holding every call a search
+    returned may hold more that no search can list: the next part leaves it
+    out, and the search is not complete.
+    """
     calls: dict[str, CallSummary] = {}
-    total = 0
-    for page_no in range(1, pages + 1):
-        page = fetcher.list_page(appid, cname, frame, page_no)
-        total = page.total_size
+    part, page_no, oldest = frame, 1, frame.end
+    unreached, more, lost = 0, True, False  # more: nothing listed yet
+    for sent in range(pages):
+        page, asked = fetcher.list_page(appid, cname, part, page_no, shrink=sent == 0)
+        if sent == 0:
+            frame = part = asked
         calls.update((call.call_id, call) for call in page.calls)
-        if page.has_more and page_no == 1:
-            log.warning(
-                "call search matched more calls than the API returns; "
-                "watch fewer or quieter channels to see every call",
-                extra={"appid": appid, "cname": cname, "matched": total},
-            )
-        if not page.calls or page_no * PAGE_SIZE >= total:
-            return Search(list(calls.values()), complete=True)
-    return Search(list(calls.values()), complete=False, unreached=total - pages * PAGE_SIZE)
+        oldest = min([oldest, *(call.created_ts for call in page.calls)])
+        unreached = max(0, page.total_size - page_no * PAGE_SIZE) if page.calls else 0
+        more = page.has_more
+        if unreached:
+            page_no += 1
+            continue
+        if not more:
+            break
+        if oldest < part.end - 1:
+            end = oldest + 1
+        else:  # every call listed started in the part's last second: it may hold more
+            end, lost = part.end - 1, True
+        if end <= part.start:
+            break
+        part, page_no, oldest = Frame(part.start, end), 1, end
+    capped = more or lost
+    if capped:
+        log.warning(
+            "call search matched more calls than its pages could list; "
+            "watch fewer or quieter channels to see every call",
+            extra={"appid": appid, "cname": cname, "listed": len(calls)},
+        )
+    complete = not (unreached or capped)
+    return Search(list(calls.values()), frame, complete, unreached, capped)
 
 
 def call_sessions(
@@ -59,19 +93,22 @@ def call_sessions(
     *,
     cap: int,
     page_size: int = PAGE_SIZE,
-) -> tuple[list[CallSession], int]:
-    """The sessions overlapping the frame in the API's order, at most ``cap``; and how many."""
+) -> tuple[list[CallSession], int, Frame]:
+    """The sessions overlapping the frame in the API's order, at most ``cap``; how many
+    there are; and the frame they were asked for (smaller after a refusal)."""
     found: dict[str, SessionInfo] = {}
     total, page_no = 0, 1
     while True:
-        page = fetcher.session_page(appid, call.call_id, frame, page_no, page_size)
+        page, frame = fetcher.session_page(
+            appid, call.call_id, frame, page_no, page_size, shrink=page_no == 1
+        )
         total = max(total, page.total_size)
         found.update((s.sid, s) for s in page.sessions if s.sid not in found)
         if not page.sessions or len(found) >= min(total, cap):
             break
         page_no += 1
     kept = [_session(s) for s in list(found.values())[:cap]]
-    return kept, max(total, len(found))
+    return kept, max(total, len(found)), frame
 
 
 @dataclass
@@ -92,7 +129,8 @@ def call_samples(
     unknown: Counter[int] = Counter()
     for start in range(0, len(sids), SIDS_PER_REQUEST):
         batch = sids[start : start + SIDS_PER_REQUEST]
-        for series in fetcher.metrics(appid, call.call_id, frame, batch):
+        answer, _ = fetcher.metrics(appid, call.call_id, frame, batch)
+        for series in answer:
             if series.sid not in wanted:
                 continue
             if not is_known(series.mid):

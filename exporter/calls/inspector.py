@@ -2,8 +2,9 @@
 
 Per app (a :class:`CallTarget`), a cycle
 
-1. searches the calls since each search's cursor (paging, within the plan's
-   page allowance) and moves the cursor to the oldest call still ongoing;
+1. searches the calls since each search's cursor (paging, and narrowing a
+   search Agora answered only in part (``has_more``), within the plan's page
+   allowance) and moves the cursor to the oldest call still ongoing;
 2. updates the inspected calls: a call the search says has finished gets an
    end; calls of channels no longer watched and calls whose last window was
    shown a cycle ago are forgotten (their series disappear); new ongoing
@@ -200,16 +201,17 @@ class CallInspector:
             calls = search.calls
             listed.update((call.call_id, call) for call in calls)
             self._count("list_pages", search.unreached)
+            self._count("search_cap", int(search.capped))
             if search.complete:
-                covered.append((cname, frame))
+                covered.append((cname, search.frame))
             found = {call.call_id for call in calls}
             ongoing = [c.created_ts for c in calls if not c.finished] + [
                 c.created_ts
                 for c in self._inspected(target)
                 if not c.finished and c.call_id not in found and cname in (None, c.cname)
             ]
-            oldest = None if search.complete else min(c.created_ts for c in calls)
-            cursor = next_list_cursor(frame, ongoing_since=ongoing, oldest_seen=oldest)
+            oldest = None if search.complete else min((c.created_ts for c in calls), default=None)
+            cursor = next_list_cursor(search.frame, ongoing_since=ongoing, oldest_seen=oldest)
             self._store.calls.set_list_cursor(key, cursor)
         if searched:
             with self._lock:
@@ -228,7 +230,7 @@ class CallInspector:
                 self._store.calls.upsert([replace(call, done_at=self._now)])
             return
         cap = target.max_sessions_per_call
-        sessions, total = call_sessions(
+        sessions, total, frame = call_sessions(
             self._fetcher, target.appid, call, frame, cap=cap, page_size=self._page_size
         )
         self._count("max_sessions_per_call", total - len(sessions))

@@ -12,7 +12,8 @@ the caps allow: ``max_calls x (ceil(S / 100) + ceil(S / 20))`` detail requests
 search. ``interval = cost x 86400 / ((1 - headroom) x per_day)`` per budget,
 the larger of the two, rounded up to 20 s and at least a minute. Whatever the
 lists budget has left over in that interval becomes more pages per search, so
-a search can reach more than ``max_calls`` calls to find the ongoing ones.
+a search can reach more than ``max_calls`` calls to find the ongoing ones; a
+search narrowed after ``has_more`` spends the same allowance.
 
 A config is infeasible when the interval plus the data delay no longer fits
 one sessions or metrics query (1 to 6 hours by plan): the frames of two
@@ -27,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from exporter.agora.limits import DAY, Budget, Limits, Plan, limits_for, plans_with_access
+from exporter.calls.frames import LATENCY_MARGIN_S
 from exporter.quota.rules import BudgetPlan, budget_interval, is_gap_free, max_gap_free_series
 from exporter.settings import Settings
 from exporter.timing.windows import WINDOW_S
@@ -204,8 +206,8 @@ def call_budget_rows(call_plan: CallPlan, budget_plan: BudgetPlan) -> list[tuple
     if budget_plan.budget is Budget.CALL_LISTS:
         cycle = (
             f"every {interval} s: {call_plan.searches} call search(es) (one per watched "
-            f"channel, else one per app) of up to {call_plan.pages_per_search} pages of "
-            f"{PAGE_SIZE} calls"
+            f"channel, else one per app) of up to {call_plan.pages_per_search} requests "
+            f"(pages of {PAGE_SIZE} calls, or the search narrowed when Agora lists only part)"
         )
     else:
         cycle = (
@@ -227,8 +229,10 @@ def call_budget_rows(call_plan: CallPlan, budget_plan: BudgetPlan) -> list[tuple
 
 
 def _freshness(budget: Budget, interval: int, delay: int) -> str:
+    late = interval + delay + LATENCY_MARGIN_S
     if budget is Budget.CALL_LISTS:
-        return f"a new call is found at most {interval + delay} s after it starts"
+        return f"a new call is found at most {late} s after it starts"
     return (
-        f"newest sample at most {interval + delay} s old (interval {interval} s + delay {delay} s)"
+        f"newest sample at most {late} s old (interval {interval} s + delay {delay} s "
+        f"+ {LATENCY_MARGIN_S} s margin)"
     )

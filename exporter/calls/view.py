@@ -83,6 +83,26 @@ def shown_samples(calls: Iterable[TrackedCall]) -> list[ShownCallSample]:
     return [best[key] for key in sorted(best)]
 
 
+def session_info(calls: Iterable[TrackedCall]) -> list[tuple[str, ...]]:
+    """The labels of ``agora_call_session_info``, sorted: per app, channel and user of the
+    inspected calls, what its session joined last says (platform, network, SDK, device).
+
+    One series per ``(appid, cname, uid)``, as the sample families have, so a join
+    on those three labels picks one; bounded by the same caps as the samples.
+    """
+    latest: dict[tuple[str, str, int], CallSession] = {}
+    for call in calls:
+        for session in call.sessions:
+            key = (call.appid, call.cname, session.uid)
+            known = latest.get(key)
+            if known is None or (session.join_ts, session.sid) > (known.join_ts, known.sid):
+                latest[key] = session
+    return [
+        (appid, cname, str(uid), s.platform, s.network, s.sdk_version, s.device_type)
+        for (appid, cname, uid), s in sorted(latest.items())
+    ]
+
+
 def users(call: TrackedCall) -> list[CallSession]:
     """One session per uid (the latest joined), latest join first."""
     found: dict[int, CallSession] = {}

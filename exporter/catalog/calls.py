@@ -192,13 +192,21 @@ INSPECTED = CallSelfMetric(
     ("appid",),
     "Calls whose users' metrics are exposed now (at most apps[].calls.max_calls).",
 )
+SESSION_INFO = CallSelfMetric(
+    "agora_call_session_info",
+    "gauge",
+    ("appid", "cname", "uid", "platform", "network", "sdk_version", "device_type"),
+    "Always 1 per user of an inspected call; labels carry its latest session's platform, "
+    "network, SDK version and device (join on appid, cname, uid).",
+)
 SKIPPED = CallSelfMetric(
     "agora_exporter_calls_skipped_total",
     "counter",
     ("reason",),
     "Calls or sessions a cap left out, counted in every cycle that left them out "
     "(max_calls, max_sessions_per_call; list_pages: older calls, ongoing or not, that a "
-    "search's page allowance did not reach, counted once).",
+    "search's page allowance did not reach, counted once; search_cap: searches answered "
+    "in part (has_more) that narrowing could not complete, one each).",
 )
 UNKNOWN = CallSelfMetric(
     "agora_exporter_call_metrics_unknown_total",
@@ -206,9 +214,9 @@ UNKNOWN = CallSelfMetric(
     ("mid",),
     "Call Inspector series with a metric ID the exporter does not know, not exposed.",
 )
-SKIP_REASONS = ("max_calls", "max_sessions_per_call", "list_pages")
+SKIP_REASONS = ("max_calls", "max_sessions_per_call", "list_pages", "search_cap")
 
-CALL_SELF_METRICS = (SAMPLE_TIMESTAMP, ONGOING, INSPECTED, SKIPPED, UNKNOWN)
+CALL_SELF_METRICS = (SAMPLE_TIMESTAMP, ONGOING, INSPECTED, SKIPPED, UNKNOWN, SESSION_INFO)
 
 
 def call_metrics_table_markdown() -> str:

@@ -1,11 +1,13 @@
 """The insight budgets: what one pass costs and how many passes a day fit.
 
-A *pass* sends one request per insight series of a budget (per app: the 8
-usage metrics on ``insight_usage``; each quality metric of
-``apps[].realtime.quality`` per product type, and again hourly with
-``hourly_quality``, on ``insight_quality``). Each request asks for the whole
-frame since the last stored day, so one pass a day keeps every series
-complete; more passes only make new and recomputed days show up sooner.
+A *pass* sends one request per insight series of a budget (per app: each
+metric of ``apps[].insight.usage``, all 8 by default, on ``insight_usage``;
+each metric of ``apps[].insight.quality``, all 5 by default, per product type,
+and again hourly with ``hourly_quality``, on ``insight_quality``). The lists
+are the insight section's own: the real-time lists spend another budget.
+Each request asks for the whole frame since the last stored day, so one pass
+a day keeps every series complete; more passes only make new and recomputed
+days show up sooner.
 
 ``passes per day = floor((1 - headroom) * per_day / cost)``, one every
 ``86400 / passes`` seconds (whole minutes, never faster than the per-minute
@@ -35,15 +37,15 @@ LATE_WINDOW_S = 12 * 3600
 def expand_insight_series(settings: Settings) -> list[InsightSeries]:
     """Every insight series the settings ask for, in a deterministic order.
 
-    Per app with ``insight.enabled`` (in config order): the 8 usage metrics;
-    then per product type each metric of ``realtime.quality`` daily; then,
-    with ``hourly_quality``, the same hourly.
+    Per app with ``insight.enabled`` (in config order): each metric of
+    ``insight.usage``; then per product type each metric of ``insight.quality``
+    daily; then, with ``hourly_quality``, the same hourly.
     """
     found: list[InsightSeries] = []
     for app in settings.apps:
         if not app.insight.enabled:
             continue
-        found += [InsightSeries(app.appid, metric) for metric in INSIGHT_USAGE_METRICS]
+        found += [InsightSeries(app.appid, metric) for metric in app.insight.usage]
         granularities = [Granularity.DAY]
         if app.insight.hourly_quality:
             granularities.append(Granularity.HOUR)
@@ -51,7 +53,7 @@ def expand_insight_series(settings: Settings) -> list[InsightSeries]:
             for product_type in app.product_types:
                 found += [
                     InsightSeries(app.appid, metric, product_type, granularity)
-                    for metric in app.realtime.quality
+                    for metric in app.insight.quality
                 ]
     return found
 
@@ -101,11 +103,12 @@ def plan_insight_budget(budget: Budget, cost: int, limits: Limits, headroom: flo
 def _fixes(budget: Budget) -> str:
     if budget is Budget.INSIGHT_USAGE:
         return (
-            f"each app costs {len(INSIGHT_USAGE_METRICS)}: set insight: {{enabled: false}} "
-            "on some apps[]"
+            "each metric of apps[].insight.usage costs one (all "
+            f"{len(INSIGHT_USAGE_METRICS)} by default): list fewer, or set insight: "
+            "{enabled: false} on some apps[]"
         )
     return (
-        "each quality metric of apps[].realtime.quality costs one per product type: drop "
+        "each metric of apps[].insight.quality costs one per product type: list fewer "
         "metrics or product types, set insight: {hourly_quality: false} (halves the cost), "
         "or insight: {enabled: false} on some apps[]"
     )

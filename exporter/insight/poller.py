@@ -1,10 +1,12 @@
 """One insight request per series: frame -> ledger -> client -> store; never raises.
 
 Each request asks for the frame from two days before the newest stored point
-to now (:func:`~exporter.insight.schedule.insight_frame`), so new days arrive
-and recomputed days replace old values in the same answer. Every request,
-retries and the peak-name fallback included, is recorded in the ledger before
-it leaves, so the insight budgets hold across restarts.
+to just inside the data delay (:func:`~exporter.insight.schedule.insight_frame`,
+within the reference's limits read strictly), so new days arrive and recomputed
+days replace old values in the same answer. A frame the API still refuses is
+shrunk once (:func:`shrink_frame`) and sent again, by the one request path.
+Every request, retries and the peak-name fallback included, is recorded in the
+ledger before it leaves, so the insight budgets hold across restarts.
 
 Peak metrics: the reference spells them ``peakCurrentUsers`` and
 ``peakCurrentChannels``, other Agora docs ``peakConcurrent*``. The poller
@@ -94,13 +96,17 @@ class Spelling:
         return True
 
 
-def shrink_frame(error: AgoraError, frame: Frame, limits: Limits) -> Frame:
-    """A frame the API should accept after refusing ``frame``: shorter by a day on the
-    side it complained of (the end moves back by the delay for latency)."""
+def shrink_frame(error: AgoraError, frame: Frame, limits: Limits) -> Frame | None:
+    """A frame the API should accept after refusing ``frame``, on the side it complained
+    of: for latency the end moves back by the delay (Agora's clock is behind ours by
+    more than the frame's margin); for the horizon or the length the start moves a
+    day later. None when nothing of the frame would be left."""
     start, end = frame
     if getattr(error, "problem", None) is WindowProblem.LATENCY:
-        return start, max(start, end - limits.delay_s)
-    return min(end, start + DAY), end
+        end -= limits.delay_s
+    else:
+        start += DAY
+    return (start, end) if start <= end else None
 
 
 def request_insight(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from exporter.agora.limits import DAY, HOUR, Limits
+from exporter.agora.limits import DAY, HOUR, MINUTE, Limits
 from exporter.catalog.insight import Granularity
 from exporter.insight.plan import LATE_WINDOW_S, RETRY_AFTER_S, SLACK_S
 
@@ -18,21 +18,41 @@ REREAD_S = 2 * DAY
 """Agora recomputes a day up to two days later: each pass re-reads that far back."""
 GRID_TOLERANCE_S = 600
 """How late a pass may run after its grid point and still keep the next one."""
+CLOCK_MARGIN_S = 5 * MINUTE
+"""How far inside the data delay a frame ends: a clock of ours up to this much ahead
+of Agora's costs no latency refusal, and no point is lost (it is under a period)."""
 
 
 def insight_frame(newest_ts: int | None, now: float, limits: Limits) -> tuple[int, int]:
-    """``[start, end]`` (both inclusive) for one request.
+    """``[start, end]`` (both inclusive) for one request, inside the reference's limits
+    read strictly ("ensure that" ``end < now - delay`` and ``end - start < longest
+    query``; ``start > now - horizon``).
 
-    From two days before the newest stored point (so recomputed days replace
-    old values) to now, never longer than the plan's longest query and never
-    within an hour of the data horizon. Without a stored point: the longest
-    frame the plan allows.
+    It ends ``CLOCK_MARGIN_S`` inside the data delay and starts two days before the
+    newest stored point (so recomputed days replace old values), never reaching
+    back the whole longest query nor within an hour of the data horizon. Without a
+    stored point: the longest frame the plan allows.
     """
-    end = int(now)
-    earliest = end - min(limits.max_span_s, limits.horizon_s - HOUR)
+    end = frame_end(now, limits)
+    earliest = min(end, earliest_start(end, now, limits))
     if newest_ts is None:
         return earliest, end
     return max(earliest, min(newest_ts - REREAD_S, end)), end
+
+
+def frame_end(now: float, limits: Limits) -> int:
+    """The latest ``end`` a frame asks for at ``now``: ``CLOCK_MARGIN_S`` before ``now - delay``.
+
+    No published point is left out: the newest one starts a whole period (an
+    hour at least) before ``now - delay``.
+    """
+    return math.floor(now) - limits.delay_s - CLOCK_MARGIN_S
+
+
+def earliest_start(end: int, now: float, limits: Limits) -> int:
+    """The earliest ``start`` a frame ending at ``end`` may ask for at ``now``: shorter than
+    the longest query by a second, and an hour inside the data horizon."""
+    return max(end - limits.max_span_s + 1, math.floor(now) - limits.horizon_s + HOUR)
 
 
 def expected_next_at(newest_ts: int, granularity: Granularity, delay_s: int) -> int:

@@ -16,6 +16,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from exporter.agora.limits import Budget, Plan
+from exporter.catalog.insight import INSIGHT_METRICS, INSIGHT_QUALITY_METRICS, INSIGHT_USAGE_METRICS
 from exporter.catalog.realtime import PRODUCT_TYPES, QUALITY_METRICS, USAGE_METRICS
 from exporter.settings.base import REALTIME_PLANS
 
@@ -149,9 +150,35 @@ def _quality_metric(value: object) -> object:
     return _one_of(value, QUALITY_METRICS, "real-time quality metric")
 
 
+# Other spellings of insight metrics (peakConcurrentUsers) -> the reference's.
+_INSIGHT_SPELLINGS = {
+    alt.lower(): name for name, metric in INSIGHT_METRICS.items() for alt in metric.alt_names
+}
+
+
+def _insight_usage_metric(value: object) -> object:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in {m.lower() for m in INSIGHT_QUALITY_METRICS}:
+            raise _custom("quality_in_usage", f"{text} is a quality metric: list it under quality")
+        value = _INSIGHT_SPELLINGS.get(text.lower(), value)
+    return _one_of(value, INSIGHT_USAGE_METRICS, "Data Insights usage metric")
+
+
+def _insight_quality_metric(value: object) -> object:
+    if isinstance(value, str):
+        text = value.strip()
+        usage = {m.lower() for m in INSIGHT_USAGE_METRICS} | set(_INSIGHT_SPELLINGS)
+        if text.lower() in usage:
+            raise _custom("usage_in_quality", f"{text} is a usage metric: list it under usage")
+    return _one_of(value, INSIGHT_QUALITY_METRICS, "Data Insights quality metric")
+
+
 ProductType = Annotated[str, BeforeValidator(_product_type)]
 UsageMetric = Annotated[str, BeforeValidator(_usage_metric)]
 QualityMetric = Annotated[str, BeforeValidator(_quality_metric)]
+InsightUsageMetric = Annotated[str, BeforeValidator(_insight_usage_metric)]
+InsightQualityMetric = Annotated[str, BeforeValidator(_insight_quality_metric)]
 
 
 def _no_duplicates(items: list[Any], what: str) -> None:
@@ -188,3 +215,35 @@ def _cname(value: object) -> object:
     if len(text.encode()) > 64:
         raise _custom("long_cname", "is longer than Agora's 64-byte channel name limit")
     return text
+
+
+def _realtime_metric(value: object) -> object:
+    return _one_of(value, (*USAGE_METRICS, *QUALITY_METRICS), "real-time metric")
+
+
+_SCOPES = ("project", "channel", "user")
+
+
+def _scope(value: object) -> object:
+    return _one_of(value, _SCOPES, "scope")
+
+
+_WEIGHT_FIX = "must be a number >= 0 (a relative weight; 0 polls as seldom as gap-free allows)"
+
+
+def _weight(value: object) -> object:
+    if isinstance(value, str):  # an environment variable
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise _custom("not_a_weight", _WEIGHT_FIX) from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _custom("not_a_weight", _WEIGHT_FIX)
+    if not 0 <= value < float("inf"):
+        raise _custom("bad_weight", _WEIGHT_FIX)
+    return float(value)
+
+
+RealtimeMetricKey = Annotated[str, BeforeValidator(_realtime_metric)]
+ScopeKey = Annotated[str, BeforeValidator(_scope)]
+Weight = Annotated[float, BeforeValidator(_weight)]

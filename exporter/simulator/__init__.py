@@ -21,7 +21,9 @@ Module map: ``prng`` (hash-based randomness), ``realtime``, ``incidents``,
 ``insight``, ``calls`` and ``callmetrics`` (the traffic), ``traffic`` (its
 facade), ``params`` (validation), ``endpoints`` (answer shapes), ``quota`` and
 ``timerules`` (limits), ``service`` (check order), ``faults`` and ``corrupt``
-(fault injection), ``server`` (HTTP), ``sim`` (``Simulator``), ``cli``.
+(fault injection), ``server`` (HTTP), ``sim`` (``Simulator``), ``cli``;
+``console_alerts`` plays Agora Console's Alert Notification: callbacks during
+incidents (``Simulator.send_console_alerts``).
 """
 
 from exporter.simulator.calls import CallInfo, SessionInfo

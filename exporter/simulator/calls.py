@@ -10,6 +10,11 @@ Everything is "as seen at ``now``": calls and sessions not started yet do not
 exist; unfinished ones report ``finished: false`` and, as their end, the last
 time seen (``now``), since the reference does not say what an ongoing call's
 ``destroyed_ts`` is.
+
+A search answers the newest ``call_list_cap`` of the calls it matches (the
+service's option, applied by ``endpoints``) with ``has_more: true`` when it
+matched more, as the reference describes; set below the ongoing calls, only
+narrowing the search and resending finds them all.
 """
 
 from __future__ import annotations

@@ -45,6 +45,8 @@ def early_answer(spec: FaultSpec) -> Answer:
         return Answer(spec.http_status, raw=reason, content_type="text/plain")
     if fault is Fault.CODE_300:
         return error_answer(200, 300, spec.message)
+    if fault is Fault.BODY_CODE:
+        return error_answer(200, spec.code, spec.message)
     if fault is Fault.UNKNOWN_ERROR:
         return error_answer(200, 500, "Unknown Error")
     if fault is Fault.RESET:

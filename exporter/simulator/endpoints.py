@@ -4,9 +4,9 @@ Readings of the reference:
 
 * real-time windows run from the one containing ``startTs`` up to, not
   including, the one containing ``endTs``; windows without data are left out.
-  ``uids`` works only with ``cname`` and a quality metric (a usage metric has no
-  per-user value, so ``uids`` is then ignored); a uid without any data in the
-  frame is left out of ``data``;
+  ``uids`` works only with ``cname``, on the quality path (the usage path has
+  no ``uids`` parameter and ignores one); a uid without any data in the frame
+  is left out of ``data``;
 * insight points are the day (16:00 UTC) or hour starts inside ``[startTs,
   endTs]``, both ends included, minus those not published yet;
 * ``call_lists``: calls created in ``[start_ts, end_ts)``. ``total_size`` is how
@@ -35,7 +35,7 @@ from exporter.simulator.params import (
     RealtimeQuery,
     SessionsQuery,
 )
-from exporter.simulator.realtime import QUALITY_METRICS, WINDOW_S, align_window
+from exporter.simulator.realtime import WINDOW_S, align_window
 from exporter.simulator.traffic import TrafficModel
 
 
@@ -43,7 +43,7 @@ def realtime_body(traffic: TrafficModel, q: RealtimeQuery) -> Body:
     """Rows ``{metric: value, "ts": window}``, or per uid ``{"uid", "values"}``."""
     windows = range(align_window(q.start_ts), align_window(q.end_ts), WINDOW_S)
     data: list[dict[str, Any]] = []
-    if q.cname and q.uids and q.metric in QUALITY_METRICS:
+    if q.cname and q.uids:
         for uid in q.uids:
             values = []
             for window in windows:

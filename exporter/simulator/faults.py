@@ -33,6 +33,7 @@ class Fault(StrEnum):
     EMPTY_BODY = "empty_body"  # HTTP 200, Content-Length 0
     HTTP_STATUS = "http_status"  # any HTTP status (default 503), plain text
     CODE_300 = "code_300"  # HTTP 200, body code 300 with ``message``
+    BODY_CODE = "body_code"  # HTTP 200, body code ``code`` (default 422) with ``message``
     UNKNOWN_ERROR = "unknown_error"  # HTTP 200, body code 500 "Unknown Error"
     NAN_VALUES = "nan_values"  # genuine data, every second value NaN
     DUPLICATE_WINDOWS = "duplicate_windows"  # genuine data, every row twice
@@ -69,6 +70,7 @@ class FaultSpec:
     http_status: int = 503
     message: str = "qps limit error"
     path: str | None = None
+    code: int = 422
 
     def applies_to(self, path: str) -> bool:
         return self.path is None or self.path == path
@@ -108,11 +110,12 @@ class FaultInjector:
         http_status: int = 503,
         message: str = "qps limit error",
         path: str | None = None,
+        code: int = 422,
     ) -> None:
         """Give the fault to the next ``times`` requests (for ``path``, if given)."""
         if times < 1:
             raise ValueError("times must be at least 1")
-        spec = FaultSpec(Fault(fault), delay_s, http_status, message, path)
+        spec = FaultSpec(Fault(fault), delay_s, http_status, message, path, code)
         with self._lock:
             self._queue.append(_Queued(spec, times))
 
@@ -125,11 +128,12 @@ class FaultInjector:
         http_status: int = 503,
         message: str = "qps limit error",
         path: str | None = None,
+        code: int = 422,
     ) -> None:
         """Give the fault to every ``n``-th request from now on (the n-th, 2n-th, ...)."""
         if n < 1:
             raise ValueError("n must be at least 1")
-        spec = FaultSpec(Fault(fault), delay_s, http_status, message, path)
+        spec = FaultSpec(Fault(fault), delay_s, http_status, message, path, code)
         with self._lock:
             self._periodic.append(_Periodic(n, spec))
 

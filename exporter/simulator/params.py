@@ -4,6 +4,10 @@ Real-time and Data Insights take camelCase (``startTs``), the Call Inspector
 snake_case (``start_ts``). Messages follow the one FACTS quotes:
 ``Bad request, parameter : startTs can not be null``. Millisecond timestamps
 get what FACTS saw the real service answer: ``500 Unknown Error``.
+
+Each path takes only what its own parameter table lists: the real-time usage
+path the usage metrics, the quality path the quality metrics (and ``uids``);
+insight usage only ``aggregateGranularity=1d``, insight quality ``1d`` or ``1h``.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from exporter.simulator.insight import GRANULARITY_S, PEAK_SPELLINGS, USAGE_INSIGHT_METRICS
-from exporter.simulator.realtime import PRODUCT_TYPES, QUALITY_METRICS, REALTIME_METRICS
+from exporter.simulator.realtime import PRODUCT_TYPES, QUALITY_METRICS, USAGE_METRICS
 
 MAX_UIDS = 10
 MAX_SIDS = 20
@@ -156,15 +160,26 @@ class MetricsQuery(Query):
     sids: tuple[str, ...]
 
 
-def parse_realtime(p: Params) -> RealtimeQuery:
-    """Either real-time path: any real-time metric is accepted on both, as the
-    reference's own Example 1 sends ``metric=networkDelay`` to the usage path."""
+def parse_realtime_usage(p: Params) -> RealtimeQuery:
+    """The usage path takes only the metrics its section lists (``userCount``,
+    ``channelCount``) and has no ``uids``. The reference's quality Example 1 sends
+    ``metric=networkDelay`` to this path: read as a slip of the example, not as
+    leave to mix the lists, so it is refused here as the parameter tables say."""
+    return _parse_realtime(p, USAGE_METRICS, with_uids=False)
+
+
+def parse_realtime_quality(p: Params) -> RealtimeQuery:
+    """The quality path takes only the five quality metrics, and ``uids``."""
+    return _parse_realtime(p, QUALITY_METRICS, with_uids=True)
+
+
+def _parse_realtime(p: Params, metrics: tuple[str, ...], *, with_uids: bool) -> RealtimeQuery:
     start, end = p.frame("startTs", "endTs")
     appid = p.text("appid")
     product = p.choice("productType", PRODUCT_TYPES)
-    metric = p.choice("metric", REALTIME_METRICS)
+    metric = p.choice("metric", metrics)
     cname = p.optional_text("cname")
-    uids = p.id_list("uids", MAX_UIDS)
+    uids = p.id_list("uids", MAX_UIDS) if with_uids else ()
     return RealtimeQuery(appid, start, end, product, metric, cname, uids)
 
 
@@ -178,22 +193,31 @@ def usage_metrics(peak_style: str) -> tuple[str, ...]:
     return plain + current + concurrent
 
 
-def parse_insight(p: Params, metrics: tuple[str, ...], needs_product: bool) -> InsightQuery:
+USAGE_GRANULARITIES = ("1d",)
+"""Insight usage: "You can only set it to 1d" (the reference's parameter table)."""
+QUALITY_GRANULARITIES = tuple(GRANULARITY_S)
+"""Insight quality: ``1d`` or ``1h``."""
+
+
+def parse_insight(
+    p: Params, metrics: tuple[str, ...], granularities: tuple[str, ...], needs_product: bool
+) -> InsightQuery:
     """Either insight path; ``productType`` is a parameter of the quality one only."""
     start, end = p.frame("startTs", "endTs")
     appid = p.text("appid")
     metric = p.choice("metric", metrics)
-    granularity = p.choice("aggregateGranularity", GRANULARITY_S)
+    granularity = p.choice("aggregateGranularity", granularities)
     product = p.choice("productType", PRODUCT_TYPES) if needs_product else None
     return InsightQuery(appid, start, end, metric, granularity, product)
 
 
 def parse_insight_usage(p: Params, peak_style: str) -> InsightQuery:
-    return parse_insight(p, usage_metrics(peak_style), needs_product=False)
+    metrics = usage_metrics(peak_style)
+    return parse_insight(p, metrics, USAGE_GRANULARITIES, needs_product=False)
 
 
 def parse_insight_quality(p: Params) -> InsightQuery:
-    return parse_insight(p, QUALITY_METRICS, needs_product=True)
+    return parse_insight(p, QUALITY_METRICS, QUALITY_GRANULARITIES, needs_product=True)
 
 
 def parse_call_lists(p: Params) -> CallListQuery:

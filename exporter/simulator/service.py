@@ -2,7 +2,8 @@
 
 Order: path (404) -> credentials (401) -> appid (403) -> parameters (400) ->
 plan access (300 "no auth") -> quota (300 qps/qpm/qpd) -> the plan's time
-checks (300 latency/range/length) -> data. Requests refused before the quota
+checks (300 latency/range/length, the same strict reading for every endpoint
+family: :mod:`timerules`) -> data. Requests refused before the quota
 check, and by it, are not counted; requests refused by the time checks are
 (they reached the service, which is the conservative assumption for a client
 planning its budget). Every answer carries an ``X-Request-ID`` header.
@@ -34,12 +35,13 @@ from exporter.simulator.params import (
     parse_insight_quality,
     parse_insight_usage,
     parse_metrics,
-    parse_realtime,
+    parse_realtime_quality,
+    parse_realtime_usage,
     parse_sessions,
 )
 from exporter.simulator.prng import hex_id
 from exporter.simulator.quota import LimitTable, QuotaCounter
-from exporter.simulator.timerules import NO_ACCESS_ERROR, TimeRule, check_frame
+from exporter.simulator.timerules import NO_ACCESS_ERROR, check_frame
 from exporter.simulator.traffic import TrafficModel
 
 NOT_FOUND = "Wrong API invoked"
@@ -64,7 +66,6 @@ class _Route:
     endpoint: Endpoint
     parse: Callable[[Params], Query]
     answer: Callable[[Query, float, str], Body]
-    rule: TimeRule
 
 
 class AnalyticsService:
@@ -83,15 +84,14 @@ class AnalyticsService:
         self.options = options
         self._ids = itertools.count(1)
         self._ids_lock = threading.Lock()
-        strict, insight = TimeRule.STRICT, TimeRule.INSIGHT
         routes = [
-            _Route(Endpoint.REALTIME_USAGE, parse_realtime, self._realtime, strict),
-            _Route(Endpoint.REALTIME_QUALITY, parse_realtime, self._realtime, strict),
-            _Route(Endpoint.INSIGHT_USAGE, self._parse_usage, self._insight, insight),
-            _Route(Endpoint.INSIGHT_QUALITY, parse_insight_quality, self._insight, insight),
-            _Route(Endpoint.CALL_LISTS, parse_call_lists, self._call_lists, strict),
-            _Route(Endpoint.CALL_SESSIONS, parse_sessions, self._sessions, strict),
-            _Route(Endpoint.CALL_METRICS, parse_metrics, self._metrics, strict),
+            _Route(Endpoint.REALTIME_USAGE, parse_realtime_usage, self._realtime),
+            _Route(Endpoint.REALTIME_QUALITY, parse_realtime_quality, self._realtime),
+            _Route(Endpoint.INSIGHT_USAGE, self._parse_usage, self._insight),
+            _Route(Endpoint.INSIGHT_QUALITY, parse_insight_quality, self._insight),
+            _Route(Endpoint.CALL_LISTS, parse_call_lists, self._call_lists),
+            _Route(Endpoint.CALL_SESSIONS, parse_sessions, self._sessions),
+            _Route(Endpoint.CALL_METRICS, parse_metrics, self._metrics),
         ]
         self._routes = {route.endpoint.value: route for route in routes}
 
@@ -132,7 +132,7 @@ class AnalyticsService:
         if limits is None:
             return error_answer(200, 300, NO_ACCESS_ERROR)
         refusal = self.quota.try_acquire(customer, route.endpoint.budget, limits, now)
-        refusal = refusal or check_frame(route.rule, limits, query.start_ts, query.end_ts, now)
+        refusal = refusal or check_frame(limits, query.start_ts, query.end_ts, now)
         if refusal:
             return error_answer(200, 300, refusal)
         return Answer(200, route.answer(query, now, request_id), success=True)

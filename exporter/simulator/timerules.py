@@ -1,17 +1,20 @@
 """The plan's time checks on a query frame, with the service's exact messages.
 
-From the reference's status-code table: the frame must end before ``now -
-delay`` (latency), start after ``now - horizon`` (range) and be shorter than
-the longest frame (length). Data Insights differs as the brief reads it: it
-does not refuse a recent end but omits the points not yet published, and a
-frame of exactly the longest length (7 days) is fine.
+From the reference's message table, read as strictly as its "ensure that"
+lines, for every endpoint family alike (real-time, Data Insights, the Call
+Inspector):
 
-When several checks fail, the first in the order latency, range, length wins.
+* latency: ``end_ts < now - delay``, else ``query latency limit error``;
+* range: ``start_ts > now - horizon``, else ``query time range limit error``;
+* length: ``end_ts - start_ts < longest frame``, else ``query time length limit
+  error``.
+
+So a frame that ends at ``now`` (or in the future), or spans exactly the
+longest frame, is refused. When several checks fail, the first in the order
+latency, range, length wins.
 """
 
 from __future__ import annotations
-
-from enum import Enum
 
 from exporter.agora.limits import Limits
 
@@ -23,19 +26,12 @@ NO_ACCESS_ERROR = (
 )
 
 
-class TimeRule(Enum):
-    """How strictly an endpoint family checks the frame."""
-
-    STRICT = "strict"  # real-time and Call Inspector
-    INSIGHT = "insight"
-
-
-def check_frame(rule: TimeRule, limits: Limits, start: int, end: int, now: float) -> str | None:
+def check_frame(limits: Limits, start: int, end: int, now: float) -> str | None:
     """The refusal message for a frame, or None when the plan allows it."""
-    if rule is TimeRule.STRICT and end >= now - limits.delay_s:
+    if not end < now - limits.delay_s:
         return LATENCY_ERROR
-    if start <= now - limits.horizon_s:
+    if not start > now - limits.horizon_s:
         return RANGE_ERROR
-    span = end - start
-    too_long = span > limits.max_span_s if rule is TimeRule.INSIGHT else span >= limits.max_span_s
-    return LENGTH_ERROR if too_long else None
+    if not end - start < limits.max_span_s:
+        return LENGTH_ERROR
+    return None

@@ -24,12 +24,14 @@ from exporter.agora import (
     InvalidResponseError,
     RateLimitedError,
     RequestRecord,
+    RetryAction,
     ServerError,
     UnauthorizedError,
     UnexpectedAnswerError,
     WindowProblem,
     WindowRejectedError,
 )
+from exporter.agora.errors import ClientError, UnknownLimitError
 from exporter.agora.limits import Endpoint
 
 CUSTOMER_ID = "body-customer-id"
@@ -114,9 +116,15 @@ def _limit(message: str) -> dict[str, Any]:
         ),
         pytest.param(
             _limit("quota is weird today"),
-            UnexpectedAnswerError,
-            None,
-            id="code 300 with an unknown message is an unexpected answer",
+            UnknownLimitError,
+            lambda e: e.retry is RetryAction.NEXT_SLOT,
+            id="code 300 with an unknown message is a limit error put off, not retried",
+        ),
+        pytest.param(
+            {"code": 422, "message": "unprocessable"},
+            ClientError,
+            lambda e: e.retry is RetryAction.NONE and e.api_message == "unprocessable",
+            id="an unknown 4xx code in the body is a client error, not retried",
         ),
         pytest.param(
             {"code": 777, "message": "what"},
@@ -151,6 +159,35 @@ def test_error_bodies_become_typed_errors(
         usage(client)
     assert type(caught.value) is expected
     assert check is None or check(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        pytest.param(
+            402,
+            {"code": 402, "message": "payment required"},
+            ClientError,
+            id="HTTP 402 with a JSON body is a client error, not retried",
+        ),
+        pytest.param(
+            422, b"Unprocessable", ClientError, id="HTTP 422 as plain text is a client error too"
+        ),
+        pytest.param(
+            429,
+            _limit("some new limit"),
+            UnknownLimitError,
+            id="a code 300 body under another status is still the limit error it names",
+        ),
+    ],
+)
+def test_a_4xx_status_is_read_as_its_code_in_the_body_would_be(
+    status: int, body: bytes | dict[str, Any], expected: type[AgoraError]
+) -> None:
+    with mock_client(body, status=status) as client, pytest.raises(expected) as caught:
+        usage(client)
+    assert caught.value.http_status == status
+    assert caught.value.retry is not RetryAction.BACKOFF
 
 
 def test_numbers_sent_as_strings_are_accepted_and_uids_keep_their_size() -> None:

@@ -46,6 +46,8 @@ CUSTOMER_ID = "test-customer"
 SECRET = "test-secret-XYZ"
 NOW = 1_700_000_000  # a window boundary
 START, END = NOW - 600, NOW - 60  # 27 windows, inside the enterprise horizon
+# Inside the enterprise insight limits: ends before now - 6 h, spans less than 7 days.
+INSIGHT_START, INSIGHT_END = NOW - 7 * 86400 + 7 * 3600, NOW - 7 * 3600
 BIG_UID = 4294967296
 
 MakeSimulator = Callable[..., Simulator]
@@ -154,19 +156,19 @@ def test_realtime_quality_per_uid_keeps_uids_beyond_32_bits(
 def test_insight_usage_and_quality_return_published_points(client: AgoraClient) -> None:
     day = 86400
     usage_points = client.insight_usage(
-        appid=APPID, metric="peakCurrentUsers", start_ts=NOW - 7 * day, end_ts=NOW
+        appid=APPID, metric="peakCurrentUsers", start_ts=INSIGHT_START, end_ts=INSIGHT_END
     )
     quality = client.insight_quality(
         appid=APPID,
         metric="networkDelay",
         product_type="Native",
         start_ts=NOW - 2 * day,
-        end_ts=NOW,
+        end_ts=INSIGHT_END,
         granularity="1h",
     )
     assert usage_points.metric in {"peakCurrentUsers", "peakConcurrentUsers"}
     assert usage_points.points
-    assert all(NOW - 7 * day <= p.ts <= NOW and p.value >= 0 for p in usage_points.points)
+    assert all(INSIGHT_START <= p.ts <= INSIGHT_END and p.value >= 0 for p in usage_points.points)
     assert quality.metric == "networkDelay"
     assert [b.ts - a.ts for a, b in zip(quality.points, quality.points[1:], strict=False)] == [
         3600
@@ -392,7 +394,7 @@ def test_peak_metrics_work_whichever_spelling_the_server_knows(
     server = make_simulator(peak_spelling=spelling)
     with connect(server.base_url) as agora:
         result = agora.insight_usage(
-            appid=APPID, metric=metric, start_ts=NOW - 7 * 86400, end_ts=NOW
+            appid=APPID, metric=metric, start_ts=INSIGHT_START, end_ts=INSIGHT_END
         )
     assert result.metric == metric
     assert result.points

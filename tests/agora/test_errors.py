@@ -25,6 +25,7 @@ from exporter.agora import (
     WindowRejectedError,
 )
 from exporter.agora.classify import normalize_message
+from exporter.agora.errors import ClientError, UnknownLimitError
 from exporter.agora.limits import Endpoint
 
 EXPECTED = [
@@ -41,6 +42,8 @@ EXPECTED = [
     (RequestTimeoutError, "timeout", RetryAction.BACKOFF),
     (InvalidResponseError, "invalid_response", RetryAction.BACKOFF),
     (UnexpectedAnswerError, "api_error", RetryAction.BACKOFF),
+    (UnknownLimitError, "unknown_limit", RetryAction.NEXT_SLOT),
+    (ClientError, "client_error", RetryAction.NONE),
 ]
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from exporter.calls.view import CallState
 from exporter.catalog import calls as catalog
+from exporter.simulator import SessionInfo, Simulator
 from tests.configs import small_config
 from tests.daemon_helpers import APPID, live_simulator, named, running_app, scrape, wait_until
 
@@ -74,6 +75,47 @@ def test_the_daemon_exposes_call_metrics_equal_to_the_simulator(tmp_path: Path) 
     assert named(samples, "agora_calls_inspected")[(("appid", APPID),)] == len(state.calls)
     assert "Call Inspector" in status
     assert all(call.call_id in status for call in state.calls)
+    info = named(samples, catalog.SESSION_INFO.name)
+    assert info == _session_info_truth(sim, state)
+    users = named(samples, catalog.SAMPLE_TIMESTAMP.name)
+    assert {labels[:3] for labels in map(_by_name, info)} >= {
+        labels for labels in map(_by_name, users)
+    }
+
+
+def _by_name(labels: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """Label values in the catalog's order (appid, cname, uid, ...)."""
+    found = dict(labels)
+    return tuple(found[name] for name in catalog.SESSION_INFO.labels if name in found)
+
+
+def _session_info_truth(
+    sim: Simulator, state: CallState
+) -> dict[tuple[tuple[str, str], ...], float]:
+    """What the simulator says of each inspected user's latest session, as info labels."""
+    latest: dict[tuple[str, str, int], SessionInfo] = {}
+    for call in state.calls:
+        stored = {s.sid for s in call.sessions}
+        for one in sim.traffic.sessions(APPID, call.call_id):
+            key = (call.appid, call.cname, one.uid)
+            known = latest.get(key)
+            if one.sid in stored and (
+                known is None or (one.join_ts, one.sid) > (known.join_ts, known.sid)
+            ):
+                latest[key] = one
+    assert latest, "the inspected calls have users"
+    return {
+        tuple(
+            sorted(
+                zip(
+                    catalog.SESSION_INFO.labels,
+                    (appid, cname, str(uid), s.platform, s.network, s.sdk_version, s.device_type),
+                    strict=True,
+                )
+            )
+        ): 1.0
+        for (appid, cname, uid), s in latest.items()
+    }
 
 
 @pytest.mark.prometheus

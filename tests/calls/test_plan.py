@@ -8,14 +8,32 @@ from typing import Any
 
 import pytest
 
-from exporter.agora.limits import Budget, Plan, limits_for
-from exporter.calls.frames import Frame, details_frame, is_done, list_frame, next_list_cursor
+from exporter.agora import WindowProblem, WindowRejectedError
+from exporter.agora.limits import (
+    DAY,
+    HOUR,
+    Budget,
+    Endpoint,
+    Limits,
+    Plan,
+    limits_for,
+    plans_with_access,
+)
+from exporter.calls.frames import (
+    Frame,
+    details_frame,
+    is_done,
+    list_frame,
+    next_list_cursor,
+    shrink_frame,
+)
 from exporter.calls.plan import CallTarget
 from exporter.catalog import calls as catalog
 from exporter.catalog.table import metrics_table_markdown
 from exporter.scheduling.planner import make_plan
 from exporter.scheduling.report import render_plan
 from exporter.settings import Settings, load_settings
+from exporter.simulator.timerules import check_frame
 from exporter.store.calls import TrackedCall
 
 APPID = "0123456789abcdef0123456789abcdef"
@@ -89,13 +107,14 @@ def test_family_names_are_unique_and_in_the_readme_table() -> None:
 def test_the_first_call_search_reaches_back_one_longest_query() -> None:
     limits = _limits(Budget.CALL_LISTS)
     frame = list_frame(None, NOW, limits)
-    assert frame == Frame(NOW - 61 - (limits.max_span_s - 1), NOW - 61)
+    # Ends 10 s inside the 60 s delay; one second shorter than the longest query.
+    assert frame == Frame(NOW - 70 - (limits.max_span_s - 1), NOW - 70)
 
 
 def test_a_call_search_continues_from_its_cursor_and_waits_for_the_delay() -> None:
     limits = _limits(Budget.CALL_LISTS)
-    assert list_frame(NOW - 500, NOW, limits) == Frame(NOW - 500, NOW - 61)
-    assert list_frame(NOW - 61, NOW, limits) is None
+    assert list_frame(NOW - 500, NOW, limits) == Frame(NOW - 500, NOW - 70)
+    assert list_frame(NOW - 70, NOW, limits) is None
 
 
 def test_the_next_search_starts_at_the_oldest_ongoing_call() -> None:
@@ -112,16 +131,16 @@ def test_a_search_cut_short_gives_up_the_older_calls_it_did_not_reach() -> None:
 
 def test_a_new_call_is_not_asked_for_before_its_data_exists() -> None:
     limits = _limits(Budget.CALL_DETAILS)
-    call = TrackedCall(APPID, "c1", "lobby", created_ts=NOW - 200)
+    call = TrackedCall(APPID, "c1", "lobby", created_ts=NOW - 305)
     assert details_frame(call, NOW, limits, 300) is None
 
 
 def test_the_first_details_frame_covers_one_cycle_and_later_ones_follow_the_cursor() -> None:
     limits = _limits(Budget.CALL_DETAILS)
     call = TrackedCall(APPID, "c1", "lobby", created_ts=NOW - 3600)
-    assert details_frame(call, NOW, limits, 300) == Frame(NOW - 301 - 300, NOW - 301)
+    assert details_frame(call, NOW, limits, 300) == Frame(NOW - 310 - 300, NOW - 310)
     moved = TrackedCall(APPID, "c1", "lobby", created_ts=NOW - 3600, cursor=NOW - 700)
-    assert details_frame(moved, NOW, limits, 300) == Frame(NOW - 700, NOW - 301)
+    assert details_frame(moved, NOW, limits, 300) == Frame(NOW - 700, NOW - 310)
 
 
 def test_a_finished_calls_frames_stop_at_its_end_and_then_it_is_done() -> None:
@@ -141,6 +160,91 @@ def test_a_frame_never_spans_more_than_one_query_allows() -> None:
     frame = details_frame(call, NOW, limits, 300)
     assert frame is not None
     assert frame.end - frame.start == limits.max_span_s - 1
+
+
+def _refusal(frame: Frame, agora_now: float, limits: Limits) -> str | None:
+    """The reference's "ensure that" lines for the Call Inspector, read strictly."""
+    if not frame.end < agora_now - limits.delay_s:
+        return "query latency limit error"
+    if not frame.start > agora_now - limits.horizon_s:
+        return "query time range limit error"
+    if not frame.end - frame.start < limits.max_span_s:
+        return "query time length limit error"
+    return None
+
+
+def _frames(budget: Budget, plan: Plan, now: float) -> list[Frame | None]:
+    """Every kind of frame the inspector asks for at ``now``."""
+    limits = _limits(budget, plan)
+    if budget is Budget.CALL_LISTS:
+        cursors = (None, NOW - 30 * DAY, NOW - 3 * HOUR, NOW - 75)
+        return [list_frame(cursor, now, limits) for cursor in cursors]
+    calls = [
+        TrackedCall(APPID, "new", "lobby", created_ts=NOW - 3600),
+        TrackedCall(APPID, "behind", "lobby", created_ts=NOW - 30 * DAY, cursor=NOW - 20 * DAY),
+        TrackedCall(APPID, "recent", "lobby", created_ts=NOW - 3600, cursor=NOW - 900),
+        TrackedCall(APPID, "ended", "lobby", NOW - 3600, NOW - 301, True, NOW - 2000),
+    ]
+    return [details_frame(call, now, limits, 960) for call in calls]
+
+
+STRICT_CASES = [
+    pytest.param(budget, plan, now, skew, id=f"{budget} {plan} now+{now - NOW:g} skew {skew:g}")
+    for budget in (Budget.CALL_LISTS, Budget.CALL_DETAILS)
+    for plan in plans_with_access(budget)
+    for now in (NOW, NOW + 0.5, NOW + 0.999)
+    for skew in (0.0, 1.0, 9.0)
+]
+
+
+@pytest.mark.parametrize(("budget", "plan", "now", "skew"), STRICT_CASES)
+def test_every_call_frame_keeps_the_references_rules_with_a_clock_ahead_of_agoras(
+    budget: Budget, plan: Plan, now: float, skew: float
+) -> None:
+    """``end < now - delay``, ``start > now - horizon``, ``end - start < longest``, where
+    Agora's ``now`` is ``skew`` seconds behind the exporter's."""
+    limits = _limits(budget, plan)
+    frames = [frame for frame in _frames(budget, plan, now) if frame is not None]
+    assert len(frames) >= 3
+    for frame in frames:
+        assert _refusal(frame, now - skew, limits) is None, frame
+        assert check_frame(limits, frame.start, frame.end, now - skew) is None
+
+
+def _rejected(problem: WindowProblem) -> WindowRejectedError:
+    return WindowRejectedError(Endpoint.CALL_LISTS, problem=problem)
+
+
+@pytest.mark.parametrize(
+    ("problem", "frame", "smaller"),
+    [
+        pytest.param(
+            WindowProblem.LATENCY, (1000, 5000), (1000, 4980), id="latency: end 20 s back"
+        ),
+        pytest.param(WindowProblem.RANGE, (1000, 5000), (1020, 5000), id="range: start 20 s on"),
+        pytest.param(WindowProblem.LENGTH, (1000, 5000), (1000, 3000), id="length: older half"),
+        pytest.param(WindowProblem.DURATION, (1000, 5001), (1000, 3000), id="duration: as length"),
+        pytest.param(WindowProblem.LATENCY, (1000, 1020), None, id="latency: nothing left"),
+        pytest.param(WindowProblem.RANGE, (1000, 1015), None, id="range: nothing left"),
+        pytest.param(WindowProblem.LENGTH, (1000, 1001), None, id="length: nothing left"),
+    ],
+)
+def test_a_refused_frame_shrinks_on_the_side_the_api_complained_of(
+    problem: WindowProblem, frame: tuple[int, int], smaller: tuple[int, int] | None
+) -> None:
+    shrunk = shrink_frame(_rejected(problem), Frame(*frame))
+    assert shrunk == (None if smaller is None else Frame(*smaller))
+
+
+def test_a_frame_refused_for_a_clock_25_s_ahead_is_accepted_once_shrunk() -> None:
+    limits = _limits(Budget.CALL_LISTS)
+    frame = list_frame(None, NOW, limits)
+    assert frame is not None
+    agora_now = NOW - 25
+    assert _refusal(frame, agora_now, limits) == "query latency limit error"
+    shrunk = shrink_frame(_rejected(WindowProblem.LATENCY), frame)
+    assert shrunk is not None
+    assert _refusal(shrunk, agora_now, limits) is None
 
 
 # ---------------------------------------------------------------------------

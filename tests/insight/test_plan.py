@@ -6,10 +6,13 @@ from typing import Any
 
 import pytest
 
-from exporter.agora.limits import DAY, HOUR, Budget, Plan, limits_for
-from exporter.catalog.insight import INSIGHT_USAGE_METRICS, Granularity
+from exporter.agora import WindowProblem, WindowRejectedError
+from exporter.agora.limits import DAY, HOUR, Budget, Endpoint, Limits, Plan, limits_for
+from exporter.catalog.insight import INSIGHT_QUALITY_METRICS, INSIGHT_USAGE_METRICS, Granularity
 from exporter.insight.plan import SLACK_S, expand_insight_series
+from exporter.insight.poller import shrink_frame
 from exporter.insight.schedule import (
+    CLOCK_MARGIN_S,
     GRID_TOLERANCE_S,
     REREAD_S,
     insight_frame,
@@ -44,17 +47,38 @@ def test_an_app_costs_eight_usage_and_one_quality_request_per_metric_and_product
     assert all(one.granularity is Granularity.DAY for one in series)
 
 
-def test_insight_quality_follows_the_apps_quality_metrics_and_hourly_doubles_it() -> None:
+def test_insight_quality_follows_the_insight_quality_list_and_hourly_doubles_it() -> None:
     settings = _settings(
         product_types=["Native"],
-        realtime={"quality": ["audioFreezeRate"]},
-        insight={"hourly_quality": True},
+        insight={"hourly_quality": True, "quality": ["audioFreezeRate"]},
     )
     quality = [one for one in expand_insight_series(settings) if one.product_type]
     assert [(one.metric, one.granularity) for one in quality] == [
         ("audioFreezeRate", Granularity.DAY),
         ("audioFreezeRate", Granularity.HOUR),
     ]
+
+
+@pytest.mark.parametrize(
+    "realtime",
+    [
+        pytest.param({"quality": []}, id="no real-time quality"),
+        pytest.param({"usage": [], "quality": ["networkDelay"]}, id="one real-time quality metric"),
+    ],
+)
+def test_the_insight_lists_are_independent_of_the_real_time_ones(realtime: dict[str, Any]) -> None:
+    series = expand_insight_series(_settings(realtime=realtime))
+    quality = {(one.metric, one.product_type) for one in series if one.product_type}
+    usage = [one.metric for one in series if not one.product_type]
+    assert quality == {(m, p) for m in INSIGHT_QUALITY_METRICS for p in ("Native", "WebRTC")}
+    assert usage == list(INSIGHT_USAGE_METRICS)
+
+
+def test_insight_usage_follows_the_insight_usage_list_and_costs_one_request_each() -> None:
+    plan = make_plan(_settings(insight={"usage": ["userCount", "peakConcurrentUsers"]}))
+    usage = [one.metric for one in plan.insight if not one.product_type]
+    assert usage == ["userCount", "peakCurrentUsers"], "the reference's spelling is kept"
+    assert plan.budgets[Budget.INSIGHT_USAGE].series == 2
 
 
 def test_an_app_with_insight_disabled_has_no_insight_series() -> None:
@@ -131,26 +155,118 @@ def test_a_lowering_override_is_named_when_the_plans_own_limits_would_fit() -> N
 # Timing
 
 
-def test_the_first_frame_is_the_longest_the_plan_allows() -> None:
-    assert ENTERPRISE is not None
-    assert PREMIUM is not None
-    assert insight_frame(None, 1_700_000_000.7, ENTERPRISE) == (
-        1_700_000_000 - 7 * DAY,
-        1_700_000_000,
-    )
-    assert insight_frame(None, 1_700_000_000, PREMIUM) == (1_700_000_000 - 3 * DAY, 1_700_000_000)
+NOW = 1_700_000_000
+PREMIUM_QUALITY = limits_for(Plan.PREMIUM, Budget.INSIGHT_QUALITY)
 
 
-def test_later_frames_reread_two_days_before_the_newest_stored_day() -> None:
-    assert ENTERPRISE is not None
-    now = DAY_TS + 2 * DAY
-    assert insight_frame(DAY_TS, now, ENTERPRISE) == (DAY_TS - REREAD_S, now)
+@pytest.mark.parametrize(
+    ("limits", "newest", "now", "frame"),
+    [
+        pytest.param(
+            ENTERPRISE,
+            None,
+            NOW + 0.7,
+            (NOW - 6 * HOUR - CLOCK_MARGIN_S - 7 * DAY + 1, NOW - 6 * HOUR - CLOCK_MARGIN_S),
+            id="enterprise's first frame is one second shorter than 7 days and ends inside "
+            "the 6 h delay",
+        ),
+        pytest.param(
+            PREMIUM,
+            None,
+            NOW,
+            (NOW - 12 * HOUR - CLOCK_MARGIN_S - 3 * DAY + 1, NOW - 12 * HOUR - CLOCK_MARGIN_S),
+            id="premium usage's first frame is one second shorter than 3 days and ends inside "
+            "the 12 h delay",
+        ),
+        pytest.param(
+            ENTERPRISE,
+            DAY_TS,
+            DAY_TS + 2 * DAY,
+            (DAY_TS - REREAD_S, DAY_TS + 2 * DAY - 6 * HOUR - CLOCK_MARGIN_S),
+            id="a later frame re-reads two days before the newest stored day",
+        ),
+        pytest.param(
+            PREMIUM,
+            DAY_TS,
+            DAY_TS + 10 * DAY,
+            (
+                DAY_TS + 7 * DAY - 12 * HOUR - CLOCK_MARGIN_S + 1,
+                DAY_TS + 10 * DAY - 12 * HOUR - CLOCK_MARGIN_S,
+            ),
+            id="a frame never reaches back the whole longest query",
+        ),
+    ],
+)
+def test_an_insight_frame_ends_inside_the_delay_and_spans_less_than_the_longest_query(
+    limits: Limits | None, newest: int | None, now: float, frame: tuple[int, int]
+) -> None:
+    assert limits is not None
+    assert insight_frame(newest, now, limits) == frame
 
 
-def test_a_frame_never_reaches_back_further_than_the_longest_query() -> None:
-    assert PREMIUM is not None
-    now = DAY_TS + 10 * DAY
-    assert insight_frame(DAY_TS, now, PREMIUM) == (now - 3 * DAY, now)
+@pytest.mark.parametrize(
+    "limits",
+    [
+        pytest.param(ENTERPRISE, id="enterprise"),
+        pytest.param(PREMIUM, id="premium usage"),
+        pytest.param(PREMIUM_QUALITY, id="premium quality"),
+    ],
+)
+@pytest.mark.parametrize(
+    "newest",
+    [pytest.param(None, id="no day stored"), pytest.param(DAY_TS, id="a day stored")],
+)
+@pytest.mark.parametrize(
+    "now", [pytest.param(DAY_TS + d * DAY + 0.5, id=f"{d} days later") for d in (0, 2, 9, 40)]
+)
+def test_every_frame_keeps_each_strict_rule_of_the_reference(
+    limits: Limits | None, newest: int | None, now: float
+) -> None:
+    assert limits is not None
+    start, end = insight_frame(newest, now, limits)
+    assert end < now - limits.delay_s, "end_ts < now - delay"
+    assert end - start < limits.max_span_s, "end_ts - start_ts < longest query"
+    assert start > now - limits.horizon_s, "start_ts > now - horizon"
+    assert start <= end
+    newest_published = now - limits.delay_s - HOUR  # an hour point, published just now
+    assert end >= newest_published, "no published point is left out"
+
+
+@pytest.mark.parametrize(
+    ("problem", "frame", "shrunk"),
+    [
+        pytest.param(
+            WindowProblem.LATENCY,
+            (NOW - 3 * DAY, NOW),
+            (NOW - 3 * DAY, NOW - 6 * HOUR),
+            id="a latency refusal ends the frame a delay earlier",
+        ),
+        pytest.param(
+            WindowProblem.LENGTH,
+            (NOW - 3 * DAY, NOW),
+            (NOW - 2 * DAY, NOW),
+            id="a length refusal starts the frame a day later",
+        ),
+        pytest.param(
+            WindowProblem.RANGE,
+            (NOW - 3 * DAY, NOW),
+            (NOW - 2 * DAY, NOW),
+            id="a range refusal starts the frame a day later",
+        ),
+        pytest.param(
+            WindowProblem.LENGTH,
+            (NOW - HOUR, NOW),
+            None,
+            id="a frame shorter than what a refusal takes off cannot be shrunk",
+        ),
+    ],
+)
+def test_a_refused_frame_shrinks_on_the_side_the_api_complained_of(
+    problem: WindowProblem, frame: tuple[int, int], shrunk: tuple[int, int] | None
+) -> None:
+    assert PREMIUM_QUALITY is not None
+    error = WindowRejectedError(Endpoint.INSIGHT_QUALITY, problem=problem)
+    assert shrink_frame(error, frame, PREMIUM_QUALITY) == shrunk
 
 
 def test_the_first_pass_runs_at_once() -> None:

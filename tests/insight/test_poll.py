@@ -6,6 +6,7 @@ a late day, the peak-name fallback and the ledger across restarts.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -254,3 +255,31 @@ def test_a_daily_limit_answer_stops_the_pass_and_the_rest_follows_when_it_lifts(
         stored = rig.store.insight.snapshot()
     assert len(stored) == len(INSIGHT_USAGE_METRICS)
     assert len(sim.requests()) == 1 + len(INSIGHT_USAGE_METRICS)
+
+
+def test_without_real_time_quality_every_daily_ratio_is_exported_for_both_product_types(
+    make_simulator: MakeSimulator, fake_clock: FakeClock, tmp_path: Path
+) -> None:
+    sim = make_simulator()
+    config = insight_config(sim.base_url, tmp_path, quality=[])
+    del config["apps"][0]["insight"]["quality"]  # realtime.quality: [], insight's left default
+    with insight_rig(config, fake_clock) as rig:
+        assert {one.metric for one in rig.plan.series} == {"userCount"}, "no real-time quality"
+        rig.tick()
+        shown = rig.exposed()
+        now = fake_clock()
+    assert sim.refused() == []
+    for metric in QUALITY_METRICS:
+        family = INSIGHT_METRICS[metric].daily_family
+        assert re.fullmatch(r"agora_daily_\w+_ratio", family)
+        exported = named(shown, family)
+        for product_type in ("Native", "WebRTC"):
+            day = latest_published(sim, metric, product_type, now)
+            labels = _labels(appid=APPID, product_type=product_type)
+            if metric == "audioFreezeRate" and product_type == "WebRTC":
+                assert day is None, "the Web SDK reports no audio freeze rate"
+                assert labels not in exported
+                continue
+            assert day is not None
+            truth = sim.traffic.insight_at(APPID, metric, day, "1d", product_type, now)
+            assert exported[labels] == truth

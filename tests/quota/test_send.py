@@ -24,6 +24,7 @@ from exporter.agora.classify import error_for_code, error_for_status
 from exporter.agora.errors import (
     ERROR_CLASSES,
     BadRequestError,
+    ClientError,
     DailyQuotaError,
     ErrorContext,
     ForbiddenError,
@@ -36,6 +37,7 @@ from exporter.agora.errors import (
     TransportError,
     UnauthorizedError,
     UnexpectedAnswerError,
+    UnknownLimitError,
     WindowProblem,
     WindowRejectedError,
 )
@@ -92,7 +94,9 @@ MAKERS: dict[type[AgoraError], Callable[[], AgoraError]] = {
     InvalidResponseError: lambda: InvalidResponseError(
         ENDPOINT, detail="not JSON (text/html)", **_ctx()
     ),
-    UnexpectedAnswerError: _code_300("a message nobody documented"),
+    UnexpectedAnswerError: lambda: error_for_code(ENDPOINT, 777, "what", _ctx()),
+    UnknownLimitError: _code_300("a message nobody documented"),
+    ClientError: _status(422),
 }
 
 
@@ -234,6 +238,14 @@ ROWS = [
     Row("a timeout", error=RequestTimeoutError, **FOUR_TRIES),
     Row("an invalid answer", error=InvalidResponseError, **FOUR_TRIES),
     Row("an API error the client does not know", error=UnexpectedAnswerError, **FOUR_TRIES),
+    Row(
+        "a limit error of a kind nobody documented",
+        "is sent once and put off for a minute",
+        UnknownLimitError,
+        1,
+        retry_in=60,
+    ),
+    Row("a 4xx the reference does not list", error=ClientError, **WRONG),
 ]
 ERROR_ROWS = [pytest.param(r, id=f"{r.noun} {r.fate}") for r in ROWS]
 THEN_ANSWERED = [

@@ -113,6 +113,32 @@ def test_a_search_matching_more_than_the_service_returns_has_more(
     assert (body["total_size"], body["has_more"], len(body["call_lists"])) == (120, True, 20)
 
 
+def test_a_search_capped_below_the_ongoing_calls_lists_the_newest_and_narrowing_the_rest(
+    make_simulator: MakeSimulator, fake_clock: FakeClock
+) -> None:
+    simulator = make_simulator(calls_per_hour=300, call_list_cap=10)
+    now = int(fake_clock())
+    frame = {"start_ts": now - 2 * HOUR, "end_ts": now - 61}
+    matched = simulator.traffic.calls(APPID, frame["start_ts"], frame["end_ts"])
+    ongoing = [c.call_id for c in matched if not c.finished]
+    assert len(ongoing) > 10
+    found: set[str] = set()
+    with client_for(simulator) as client:
+        body = get(client, LISTS, page_size=100, **frame)
+        assert (body["total_size"], body["has_more"]) == (10, True)
+        assert [c["call_id"] for c in body["call_lists"]] == [c.call_id for c in matched[:10]]
+        while body["has_more"]:  # "try narrowing the search and resend"
+            found |= {c["call_id"] for c in body["call_lists"]}
+            oldest = min(c["created_ts"] for c in body["call_lists"])
+            frame["end_ts"] = oldest + 1
+            fake_clock.advance(1)  # within the 10 requests per second
+            body = get(client, LISTS, page_size=100, **frame)
+        found |= {c["call_id"] for c in body["call_lists"]}
+    assert body["total_size"] <= 10
+    assert sorted(found) == sorted(c.call_id for c in matched)
+    assert set(ongoing) <= set(found)
+
+
 def test_the_default_page_has_20_calls(api: httpx.Client) -> None:
     body = get(api, LISTS, start_ts=EXAMPLE_START - 3 * HOUR, end_ts=EXAMPLE_END)
     assert body["page_size"] == 20

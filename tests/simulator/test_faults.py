@@ -104,6 +104,20 @@ def is_json(response: httpx.Response) -> bool:
             lambda r: r.json() == {"code": 500, "message": "Unknown Error", "data": None},
             id="a code 500 unknown error in an HTTP 200",
         ),
+        pytest.param(
+            Fault.BODY_CODE,
+            {"message": "unprocessable"},
+            200,
+            lambda r: r.json() == {"code": 422, "message": "unprocessable", "data": None},
+            id="a code 422 in an HTTP 200 by default",
+        ),
+        pytest.param(
+            Fault.BODY_CODE,
+            {"code": 401, "message": "Unauthorized"},
+            200,
+            lambda r: r.json() == {"code": 401, "message": "Unauthorized", "data": None},
+            id="any code asked for in an HTTP 200",
+        ),
     ],
 )
 def test_an_early_fault_replaces_one_answer_and_is_not_counted(
@@ -324,9 +338,10 @@ def test_a_fault_for_one_path_waits_for_that_path(
     simulator: Simulator, api: httpx.Client, fake_clock: FakeClock
 ) -> None:
     simulator.faults.inject(Fault.HTTP_STATUS, path=QUALITY)
+    quality = {"path": QUALITY, "metric": "networkDelay"}
     assert realtime(api, fake_clock, path=USAGE).status_code == 200
-    assert realtime(api, fake_clock, path=QUALITY).status_code == 503
-    assert realtime(api, fake_clock, path=QUALITY).status_code == 200
+    assert realtime(api, fake_clock, **quality).status_code == 503
+    assert realtime(api, fake_clock, **quality).status_code == 200
 
 
 def test_faults_can_be_named_by_string_and_bad_counts_are_refused(simulator: Simulator) -> None:

@@ -13,6 +13,7 @@ from tests.conftest import APPID, CUSTOMER_ID, CUSTOMER_SECRET, MakeSimulator, c
 from tests.fakes import FakeClock
 
 USAGE = Endpoint.REALTIME_USAGE.value
+QUALITY = Endpoint.REALTIME_QUALITY.value
 
 
 def realtime_params(clock: FakeClock, **changes: Any) -> dict[str, Any]:
@@ -159,12 +160,16 @@ def test_checks_run_path_then_credentials_then_parameters(simulator: Simulator) 
             id="an insight metric on a real-time path is invalid",
         ),
         pytest.param(
-            {"cname": "lobby", "uids": ",".join(str(n) for n in range(1, 12))},
+            {
+                "metric": "networkDelay",
+                "cname": "lobby",
+                "uids": ",".join(str(n) for n in range(1, 12)),
+            },
             "Bad request, parameter : uids can not contain more than 10 items",
             id="eleven uids are too many",
         ),
         pytest.param(
-            {"cname": "lobby", "uids": "1001,abc"},
+            {"metric": "networkDelay", "cname": "lobby", "uids": "1001,abc"},
             "Bad request, parameter : uids is invalid",
             id="a non-numeric uid is invalid",
         ),
@@ -173,7 +178,8 @@ def test_checks_run_path_then_credentials_then_parameters(simulator: Simulator) 
 def test_bad_real_time_parameters_are_400(
     api: httpx.Client, fake_clock: FakeClock, changes: dict[str, Any], message: str
 ) -> None:
-    response = api.get(USAGE, params=realtime_params(fake_clock, **changes))
+    path = QUALITY if "uids" in changes else USAGE  # only the quality path takes uids
+    response = api.get(path, params=realtime_params(fake_clock, **changes))
     assert response.status_code == 400
     assert response.json() == {"code": 400, "message": message, "data": None}
 

@@ -71,20 +71,57 @@ def test_the_reference_hourly_example_answers_25_hours(
         assert 0 < row["networkDelay"] < 0.05
 
 
-def test_usage_also_answers_hourly(api: httpx.Client, fake_clock: FakeClock) -> None:
+@pytest.mark.parametrize(
+    ("path", "granularity", "accepted"),
+    [
+        pytest.param(USAGE, "1d", True, id="usage answers daily"),
+        pytest.param(USAGE, "1h", False, id="usage refuses hourly: the reference allows only 1d"),
+        pytest.param(QUALITY, "1d", True, id="quality answers daily"),
+        pytest.param(QUALITY, "1h", True, id="quality answers hourly"),
+        pytest.param(QUALITY, "1m", False, id="quality refuses a granularity it does not list"),
+    ],
+)
+def test_each_insight_path_takes_only_the_granularities_its_parameter_table_lists(
+    api: httpx.Client, fake_clock: FakeClock, path: str, granularity: str, accepted: bool
+) -> None:
     fake_clock.set(HOURLY_END + DAY)
-    body = usage(api, endTs=HOURLY_END, aggregateGranularity="1h").json()
-    assert len(body["data"]) == 25
+    ask = usage if path == USAGE else quality
+    response = ask(api, endTs=HOURLY_END, aggregateGranularity=granularity)
+    if accepted:
+        assert response.json()["code"] == 200
+        return
+    assert response.status_code == 400
+    assert response.json()["message"] == "Bad request, parameter : aggregateGranularity is invalid"
 
 
-def test_an_end_in_the_future_is_answered_up_to_what_is_published(
+@pytest.mark.parametrize(
+    ("path", "metric", "accepted"),
+    [
+        pytest.param(USAGE, "networkDelay", False, id="usage refuses a quality metric"),
+        pytest.param(QUALITY, "userCount", False, id="quality refuses a usage metric"),
+        pytest.param(QUALITY, "joinSuccessIn5sRate", True, id="quality takes its own metrics"),
+    ],
+)
+def test_each_insight_path_takes_only_its_own_metrics(
+    api: httpx.Client, fake_clock: FakeClock, path: str, metric: str, accepted: bool
+) -> None:
+    fake_clock.set(DAILY_END + 2 * DAY)
+    ask = usage if path == USAGE else quality
+    response = ask(api, metric=metric, aggregateGranularity="1d")
+    assert (response.status_code == 200) is accepted
+
+
+def test_an_end_inside_the_delay_is_refused_and_one_just_before_it_answers_what_is_published(
     api: httpx.Client, simulator: Simulator, fake_clock: FakeClock
 ) -> None:
     now = int(fake_clock())
-    body = usage(api, startTs=now - 5 * DAY, endTs=now + DAY).json()
+    delay = 6 * HOUR
+    refused = usage(api, startTs=now - 5 * DAY, endTs=now + DAY).json()
+    assert refused == {"code": 300, "message": "query latency limit error", "data": None}
+    body = usage(api, startTs=now - 5 * DAY, endTs=now - delay - 1).json()
     published = [
         ts
-        for ts in range(now - 5 * DAY, now + DAY + 1)
+        for ts in range(now - 5 * DAY, now - delay)
         if ts % DAY == 16 * HOUR and simulator.traffic.insight_published_at("userCount", ts) <= now
     ]
     assert [row["ts"] for row in body["data"]] == published

@@ -43,7 +43,8 @@ def request_for(
     snake: dict[str, Any] = {"start_ts": start, "end_ts": end, "appid": APPID}
     if budget is Budget.REALTIME:
         target = path or Endpoint.REALTIME_USAGE.value
-        return target, camel | {"productType": "Native", "metric": "userCount"}
+        metric = "networkDelay" if target == Endpoint.REALTIME_QUALITY.value else "userCount"
+        return target, camel | {"productType": "Native", "metric": metric}
     if budget is Budget.INSIGHT_USAGE:
         extra = {"metric": "userCount", "aggregateGranularity": "1d"}
         return Endpoint.INSIGHT_USAGE.value, camel | extra
@@ -77,47 +78,39 @@ def recent(client: httpx.Client, budget: Budget, now: int) -> dict[str, Any]:
     if budget is Budget.REALTIME:
         return send(client, budget, now - 600, now - 60)
     if budget in INSIGHT:
-        return send(client, budget, now - 2 * DAY, now)
+        return send(client, budget, now - 2 * DAY, now - DAY)
     return send(client, budget, now - 2 * HOUR, now - HOUR)
 
 
 def time_cases() -> list[Any]:
+    """Every rule, strict for every endpoint family: at the limit refused, inside it fine."""
     cases = []
     for (plan, budget), (delay, horizon, span) in REFERENCE_TIMES.items():
         name = f"{plan} {budget}"
-        if budget not in INSIGHT:
-            cases += [
-                pytest.param(
-                    plan,
-                    budget,
-                    -delay - 60,
-                    -delay,
-                    LATENCY,
-                    id=f"{name}: an end inside the {delay} s delay is refused with query latency",
-                ),
-                pytest.param(
-                    plan,
-                    budget,
-                    -delay - 61,
-                    -delay - 1,
-                    None,
-                    id=f"{name}: an end just before the delay is fine",
-                ),
-            ]
-        else:
-            cases.append(
-                pytest.param(
-                    plan, budget, -DAY, DAY, None, id=f"{name}: an end in the future is fine"
-                )
-            )
         cases += [
+            pytest.param(
+                plan,
+                budget,
+                -delay - 60,
+                -delay,
+                LATENCY,
+                id=f"{name}: an end at now - {delay} s is refused with query latency",
+            ),
+            pytest.param(
+                plan,
+                budget,
+                -delay - 61,
+                -delay - 1,
+                None,
+                id=f"{name}: an end one second earlier is fine",
+            ),
             pytest.param(
                 plan,
                 budget,
                 -horizon,
                 -horizon + 60,
                 RANGE,
-                id=f"{name}: a start {horizon} s back is refused with query time range",
+                id=f"{name}: a start at now - {horizon} s is refused with query time range",
             ),
             pytest.param(
                 plan,
@@ -125,25 +118,24 @@ def time_cases() -> list[Any]:
                 -horizon + 1,
                 -horizon + 61,
                 None,
-                id=f"{name}: a start just inside the horizon is fine",
+                id=f"{name}: a start one second later is fine",
             ),
         ]
         if horizon - delay > span:
-            too_long = span if budget not in INSIGHT else span + 1
             cases += [
                 pytest.param(
                     plan,
                     budget,
                     -2 * span - 10,
-                    -2 * span - 10 + too_long,
+                    -span - 10,
                     LENGTH,
-                    id=f"{name}: a frame of {too_long} s is refused with query time length",
+                    id=f"{name}: a frame of exactly {span} s is refused with query time length",
                 ),
                 pytest.param(
                     plan,
                     budget,
                     -2 * span - 10,
-                    -2 * span - 11 + too_long,
+                    -span - 11,
                     None,
                     id=f"{name}: a frame one second shorter is fine",
                 ),
@@ -168,6 +160,49 @@ def test_the_plan_time_limits_hold_with_their_exact_messages(
     assert outcome(body) == refusal
     if refusal:
         assert body == {"code": 300, "message": refusal, "data": None}
+
+
+# The reference's own "Examples of error fix": current time 1623316864, a latency limit
+# of 10 s, a range of 3 days, a length of 3 hours.
+EXAMPLE_NOW = 1623316864
+EXAMPLE_LIMITS = {"delay_s": 10, "horizon_s": 3 * DAY, "max_span_s": 3 * HOUR}
+
+
+def example_cases() -> list[Any]:
+    rows = [
+        (EXAMPLE_NOW - 3600, EXAMPLE_NOW - 10, LATENCY, "end_ts = now - 10 is refused"),
+        (EXAMPLE_NOW - 3600, EXAMPLE_NOW - 11, None, "end_ts = now - 11 is fine"),
+        (
+            EXAMPLE_NOW - 3 * DAY,
+            EXAMPLE_NOW - 3 * DAY + 60,
+            RANGE,
+            "start_ts = now - 3d is refused",
+        ),
+        (EXAMPLE_NOW - 3 * DAY + 1, EXAMPLE_NOW - 3 * DAY + 61, None, "start_ts one later is fine"),
+        (EXAMPLE_NOW - 4 * HOUR, EXAMPLE_NOW - HOUR, LENGTH, "a frame of 3 h is refused"),
+        (EXAMPLE_NOW - 4 * HOUR + 1, EXAMPLE_NOW - HOUR, None, "a frame of 3 h - 1 s is fine"),
+    ]
+    return [
+        pytest.param(budget, start, end, refusal, id=f"{budget}: {what}")
+        for budget in Budget
+        for start, end, refusal, what in rows
+    ]
+
+
+@pytest.mark.parametrize(("budget", "start", "end", "refusal"), example_cases())
+def test_the_references_example_numbers_are_refused_exactly_where_its_ensure_that_lines_say(
+    make_simulator: MakeSimulator,
+    fake_clock: FakeClock,
+    budget: Budget,
+    start: int,
+    end: int,
+    refusal: str | None,
+) -> None:
+    fake_clock.set(EXAMPLE_NOW)
+    simulator = make_simulator(quota={budget: EXAMPLE_LIMITS})
+    with client_for(simulator) as client:
+        body = send(client, budget, start, end)
+    assert outcome(body) == refusal
 
 
 @pytest.mark.parametrize(

@@ -50,10 +50,12 @@ def test_the_reference_usage_example_answers_its_three_windows(
     assert all(isinstance(row["userCount"], int) for row in body["data"])
 
 
-def test_the_reference_quality_example_1_sends_network_delay_to_the_usage_path(
+def test_the_reference_quality_example_1_answers_on_the_quality_path(
     api: httpx.Client, simulator: Simulator
 ) -> None:
-    body = ask(api, USAGE, metric="networkDelay").json()
+    # The example's request line names the usage path: a slip, as its own section's
+    # parameter table lists networkDelay for the quality path only (refused on the other).
+    body = ask(api, QUALITY, metric="networkDelay").json()
     expected = [
         {"networkDelay": simulator.traffic.realtime(APPID, "Native", "networkDelay", w), "ts": w}
         for w in EXAMPLE_WINDOWS
@@ -61,12 +63,52 @@ def test_the_reference_quality_example_1_sends_network_delay_to_the_usage_path(
     assert body == {"code": 200, "message": "success", "data": expected}
 
 
+REALTIME_METRICS = [
+    ("userCount", USAGE),
+    ("channelCount", USAGE),
+    ("joinSuccessRate", QUALITY),
+    ("joinSuccessIn5sRate", QUALITY),
+    ("audioFreezeRate", QUALITY),
+    ("videoFreezeRate", QUALITY),
+    ("networkDelay", QUALITY),
+]
+
+
+@pytest.mark.parametrize(
+    ("metric", "path", "accepted"),
+    [
+        pytest.param(
+            metric,
+            path,
+            path == own,
+            id=f"{metric} is {'accepted' if path == own else 'refused'} on the "
+            f"{'usage' if path == USAGE else 'quality'} path",
+        )
+        for metric, own in REALTIME_METRICS
+        for path in (USAGE, QUALITY)
+    ],
+)
+def test_each_real_time_path_takes_only_the_metrics_its_parameter_table_lists(
+    api: httpx.Client, metric: str, path: str, accepted: bool
+) -> None:
+    response = ask(api, path, metric=metric)
+    if accepted:
+        assert response.json()["code"] == 200
+        return
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": 400,
+        "message": "Bad request, parameter : metric is invalid",
+        "data": None,
+    }
+
+
 def test_the_reference_quality_example_2_answers_per_uid(
     api: httpx.Client, simulator: Simulator
 ) -> None:
     uids = [2303692334, 2963430861]
     response = ask(
-        api, USAGE, metric="networkDelay", cname="demoChannel", uids="2303692334,2963430861"
+        api, QUALITY, metric="networkDelay", cname="demoChannel", uids="2303692334,2963430861"
     )
     body = response.json()
     traffic = simulator.traffic
@@ -137,7 +179,8 @@ def test_every_project_value_served_is_the_traffic_models(
 ) -> None:
     now = fake_clock()
     start, end = int(now) - 3000, int(now) - 60
-    body = ask(api, QUALITY, startTs=start, endTs=end, productType=product, metric=metric).json()
+    path = dict(REALTIME_METRICS)[metric]
+    body = ask(api, path, startTs=start, endTs=end, productType=product, metric=metric).json()
     served = {row["ts"]: row[metric] for row in body["data"]}
     expected = {
         w: v
@@ -178,7 +221,7 @@ def test_uids_without_a_channel_are_ignored(api: httpx.Client) -> None:
     assert with_uids == without
 
 
-def test_uids_with_a_usage_metric_answer_the_channel(
+def test_uids_on_the_usage_path_are_ignored_and_answer_the_channel(
     api: httpx.Client, simulator: Simulator
 ) -> None:
     body = ask(api, USAGE, metric="userCount", cname="lobby", uids="1001").json()
@@ -274,8 +317,8 @@ def test_two_simulators_with_one_seed_answer_the_same(
         with client_for(simulator) as client:
             bodies.append(
                 [
-                    ask(client, QUALITY, metric=metric, startTs=int(fake_clock()) - 1800).json()
-                    for metric in ("userCount", "videoFreezeRate")
+                    ask(client, path, metric=metric, startTs=int(fake_clock()) - 1800).json()
+                    for metric, path in (("userCount", USAGE), ("videoFreezeRate", QUALITY))
                 ]
             )
     assert bodies[0] == bodies[1]

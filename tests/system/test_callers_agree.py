@@ -348,6 +348,15 @@ BACKFILL_WAITS_OUT_ONE_RATE_LIMIT: dict[Caller, dict[str, Any]] = {
     }
 }
 
+# The same for a limit error of a kind nobody documented: it is put off like a rate limit.
+BACKFILL_WAITS_OUT_ONE_UNKNOWN_LIMIT: dict[Caller, dict[str, Any]] = {
+    Caller.BACKFILL: {
+        "outcomes": {"unknown_limit": 2},
+        "sent": 2,
+        "waits": (RATE_LIMIT_WAIT_S,),
+    }
+}
+
 BACKFILL_WAITS_OUT_A_PASSING_RATE_LIMIT: dict[Caller, dict[str, Any]] = {
     Caller.BACKFILL: {
         "outcomes": {"rate_limited": 1, "success": 1},
@@ -358,10 +367,10 @@ BACKFILL_WAITS_OUT_A_PASSING_RATE_LIMIT: dict[Caller, dict[str, Any]] = {
     }
 }
 
-# Neither the Call Inspector nor backfill --fetch can shrink a frame: the first asks
-# for frames its plan's limits already bound (a refusal skips that one search), the
-# second records how far back a series' history reaches by its frames' starts, so a
-# frame shrunk from the start would leave a gap (the series waits for the next run).
+# backfill --fetch cannot shrink a frame: it records how far back a series' history
+# reaches by its frames' starts, so a frame shrunk from the start would leave a gap
+# (the series waits for the next run). The Call Inspector shrinks as the pollers do
+# (the first request of a search or of a call's details; later pages keep its frame).
 CANNOT_SHRINK = {
     "outcomes": {"window_rejected": 1},
     "sent": 1,
@@ -369,7 +378,6 @@ CANNOT_SHRINK = {
     "reported": "window_rejected",
 }
 ONLY_THE_POLLERS_SHRINK: dict[Caller, dict[str, Any]] = {
-    Caller.CALLS: CANNOT_SHRINK,
     Caller.BACKFILL: CANNOT_SHRINK,
 }
 SHRUNK = Expect({"window_rejected": 1, "success": 1}, 2, Ended.ANSWERED, reported="success")
@@ -441,9 +449,37 @@ ROWS = [
         differs=CALLS_STOP_THE_CYCLE,
     ),
     case(
+        "code 300 with a message nobody documented is unknown_limit and put off a minute",
+        persistent(Fault.CODE_300, message="a limit nobody documented"),
+        _deferred("unknown_limit", 60.0),
+        quota=True,
+        differs=CALLS_STOP_THE_CYCLE | BACKFILL_WAITS_OUT_ONE_UNKNOWN_LIMIT,
+    ),
+    case(
         "HTTP 400 is not retried and fails",
         persistent(Fault.HTTP_STATUS, http_status=400),
         _failing("bad_request"),
+    ),
+    case(
+        "code 400 in the body of an HTTP 200 is not retried and fails as the status does",
+        persistent(Fault.BODY_CODE, code=400, message="Bad request, parameter : x is invalid"),
+        _failing("bad_request"),
+    ),
+    case(
+        "code 401 in the body of an HTTP 200 pauses for 5 min as the status does",
+        persistent(Fault.BODY_CODE, code=401, message="Unauthorized"),
+        Expect({"unauthorized": 1}, 1, **PAUSED),
+        differs=CALLS_STOP_THE_CYCLE,
+    ),
+    case(
+        "code 422 in the body of an HTTP 200 is client_error, not retried",
+        persistent(Fault.BODY_CODE, code=422, message="unprocessable entity"),
+        _failing("client_error"),
+    ),
+    case(
+        "HTTP 402 is client_error, not retried",
+        persistent(Fault.HTTP_STATUS, http_status=402),
+        _failing("client_error"),
     ),
     case(
         "HTTP 404 is not retried and fails",
@@ -483,7 +519,7 @@ def test_the_callers_agree(rig: Rig, row: Row, caller: Caller) -> None:
     assert seen.retry_in == expect.retry_in
     if row.quota:
         assert seen.ended is not Ended.FAILED, "a quota answer is never a plain failure"
-        assert set(seen.outcomes) <= {"rate_limited", "quota_exhausted", "success"}
+        assert set(seen.outcomes) <= {"rate_limited", "quota_exhausted", "unknown_limit", "success"}
 
 
 def test_the_table_differs_only_where_a_comment_says_why() -> None:
@@ -492,6 +528,7 @@ def test_the_table_differs_only_where_a_comment_says_why() -> None:
         CALLS_STOP_THE_CYCLE,
         ONLY_THE_POLLERS_SHRINK,
         CALLS_STOP_THE_CYCLE | BACKFILL_WAITS_OUT_ONE_RATE_LIMIT,
+        CALLS_STOP_THE_CYCLE | BACKFILL_WAITS_OUT_ONE_UNKNOWN_LIMIT,
         CALLS_STOP_THE_CYCLE | BACKFILL_WAITS_OUT_A_PASSING_RATE_LIMIT,
     ]
     for param in ROWS:

@@ -151,6 +151,11 @@ def http_status(status: int, times: int = 1) -> Callable[[Rig], None]:
     return inject(Fault.HTTP_STATUS, times, http_status=status)
 
 
+def body_code(code: int, message: str) -> Callable[[Rig], None]:
+    """The code in the body of an HTTP 200 (as Agora sends its limit errors)."""
+    return inject(Fault.BODY_CODE, code=code, message=message)
+
+
 def rewrite_values(change: Callable[[Any], Any]) -> Callable[[Rig], None]:
     """Change every metric value of the real answers (through the relay)."""
 
@@ -248,10 +253,10 @@ ROWS = [
         **PAUSING,
     ),
     case(
-        "code 300 with an unknown message backs off",
-        code_300("a message nobody documented", 4),
-        "api_error",
-        **BACKING_OFF,
+        "code 300 with an unknown message is a limit error and defers a minute",
+        code_300("a message nobody documented"),
+        "unknown_limit",
+        **DEFERRING,
     ),
     case(
         "HTTP 400 is not retried until the next poll",
@@ -266,6 +271,40 @@ ROWS = [
         "HTTP 404 is not retried until the next poll",
         http_status(404),
         "not_found",
+        Status.FAILED,
+        1,
+    ),
+    case(
+        "body code 400 is not retried until the next poll, as HTTP 400",
+        body_code(400, "Bad request, parameter : startTs can not be null"),
+        "bad_request",
+        Status.FAILED,
+        1,
+    ),
+    case(
+        "body code 401 pauses the app, as HTTP 401",
+        body_code(401, "Unauthorized"),
+        "unauthorized",
+        **PAUSING,
+    ),
+    case(
+        "an undocumented 4xx in the body is not retried until the next poll",
+        body_code(422, "unprocessable entity"),
+        "client_error",
+        Status.FAILED,
+        1,
+    ),
+    case(
+        "an undocumented HTTP 4xx is not retried until the next poll",
+        http_status(402),
+        "client_error",
+        Status.FAILED,
+        1,
+    ),
+    case(
+        "HTTP 408 is a 4xx too and is not retried until the next poll",
+        http_status(408),
+        "client_error",
         Status.FAILED,
         1,
     ),
