@@ -29,7 +29,29 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--customer-id", help="require this customer id (default: any)")
     parser.add_argument("--customer-secret", help="require this customer secret")
     parser.add_argument("--seed", type=int, default=1, help="seed of the traffic model")
+    parser.add_argument(
+        "--console-alerts-url",
+        help="post Agora Console alert callbacks during incidents to this URL "
+        "(e.g. http://127.0.0.1:10043/agora/alerts/TOKEN)",
+    )
+    parser.add_argument(
+        "--console-alerts-project",
+        action="append",
+        default=[],
+        metavar="APPID=NAME",
+        help="an app whose incidents send callbacks, and its project name (repeatable)",
+    )
     return parser
+
+
+def _projects(pairs: list[str]) -> dict[str, str]:
+    projects = {}
+    for pair in pairs:
+        appid, sep, name = pair.partition("=")
+        if not sep or not appid.strip() or not name.strip():
+            raise ValueError(f"--console-alerts-project {pair!r}: write APPID=NAME")
+        projects[appid.strip()] = name.strip()
+    return projects
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.customer_secret and not args.customer_id:
         print("--customer-secret needs --customer-id", file=sys.stderr)
+        return 2
+    try:
+        projects = _projects(args.console_alerts_project)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if bool(projects) != bool(args.console_alerts_url):
+        print("--console-alerts-url and --console-alerts-project go together", file=sys.stderr)
         return 2
     stop = threading.Event()
 
@@ -52,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         print(simulator.start(host=args.host, port=args.port), flush=True)
+        if projects:
+            simulator.send_console_alerts(args.console_alerts_url, projects)
         while not stop.wait(0.5):
             pass  # wake up now and then so signals are handled promptly everywhere
     finally:

@@ -9,6 +9,7 @@ from types import TracebackType
 
 from exporter.agora.limits import HOUR, Budget, Limits, Plan
 from exporter.simulator.answers import Answer
+from exporter.simulator.console_alerts import ConsoleAlertSender, ConsoleRule
 from exporter.simulator.corrupt import damaged, early_answer
 from exporter.simulator.faults import Fault, FaultInjector
 from exporter.simulator.params import usage_metrics
@@ -79,6 +80,7 @@ class Simulator:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._base_url: str | None = None
+        self._console_alerts: list[ConsoleAlertSender] = []
 
     def _insight_delay(self, budget: Budget) -> int:
         limits = self._limits.get(budget)
@@ -110,6 +112,8 @@ class Simulator:
         if server is None or thread is None:
             return
         self._stopping.set()  # wakes SLOW answers
+        for sender in self._console_alerts:
+            sender.stop()
         server.shutdown()
         server.close_connections(STOP_TIMEOUT_S)
         server.server_close()
@@ -135,6 +139,16 @@ class Simulator:
         if self._base_url is None:
             raise RuntimeError("the simulator has not been started")
         return self._base_url
+
+    def send_console_alerts(
+        self, url: str, projects: Mapping[str, str], rule: ConsoleRule | None = None
+    ) -> ConsoleAlertSender:
+        """Post Agora Console alert callbacks to ``url`` during incidents of the apps in
+        ``projects`` (appid -> project name), every 20 s, until :meth:`stop`."""
+        sender = ConsoleAlertSender(self.traffic, self.clock, url, projects, rule=rule)
+        self._console_alerts.append(sender)
+        sender.start()
+        return sender
 
     # -- limits and what was counted ---------------------------------------------
 

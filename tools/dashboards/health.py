@@ -16,6 +16,7 @@ from exporter.catalog.own import (
     WINDOWS_MISSED,
 )
 from tools.dashboards.config import Config
+from tools.dashboards.console import console_row
 from tools.dashboards.families import REPLAY_NOTE, Filters, app_variables, exporter_variables
 from tools.dashboards.grafana import (
     Band,
@@ -217,6 +218,7 @@ def build(config: Config) -> Json:
         *_request_panels(f),
         *_quota_panels(f),
         *_freshness_panels(f),
+        console_row(f),
     ]
     return dashboard(
         uid=UID,
