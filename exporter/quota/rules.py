@@ -77,26 +77,41 @@ class BudgetPlan:
     feasible: bool
     max_series: int
     problem: str | None = None
+    intervals: tuple[int, ...] = ()
+    """Each series' own interval when they differ (weights); empty: all ``interval_s``.
+    ``interval_s`` is then the longest of them, the one gap-freeness is judged on."""
 
     @property
     def requests_per_day(self) -> float:
+        if self.intervals:
+            return sum(DAY / interval for interval in self.intervals)
         return 0.0 if self.interval_s == 0 else self.series * DAY / self.interval_s
+
+    @property
+    def shortest_s(self) -> int:
+        """The shortest interval of any series of the budget (0: no series)."""
+        return min(self.intervals, default=self.interval_s)
 
     @property
     def freshness_s(self) -> int:
         """Worst-case age of the newest window's start, right before a poll."""
-        return self.interval_s + self.limits.delay_s + 2 * WINDOW_S
+        return replay_lag(self.interval_s, self.limits)
 
     @property
     def replay_lag_s(self) -> int:
-        """How far behind real time the replay view shows windows.
+        """How far behind real time the replay view shows the slowest series' windows."""
+        return replay_lag(self.interval_s, self.limits)
 
-        ``interval + delay + one window`` is when a window is certain to have
-        been fetched if every poll were instant and on time; one more window of
-        margin covers the poll's own duration and a short wait for the ledger,
-        so a replayed series never blinks out just before its next poll.
-        """
-        return self.interval_s + self.limits.delay_s + 2 * WINDOW_S
+
+def replay_lag(interval_s: int, limits: Limits) -> int:
+    """How far behind real time the replay view shows a series polled every ``interval_s``.
+
+    ``interval + delay + one window`` is when a window is certain to have
+    been fetched if every poll were instant and on time; one more window of
+    margin covers the poll's own duration and a short wait for the ledger,
+    so a replayed series never blinks out just before its next poll.
+    """
+    return interval_s + limits.delay_s + 2 * WINDOW_S
 
 
 def round_up_to_window(seconds: float) -> int:

@@ -31,6 +31,12 @@ class PollResult:
     windows: int = 0
     retry_at: float | None = None
     error: str | None = None
+    frame: QueryRange | None = None
+    """The range the API answered for (FETCHED only)."""
+    busy_ts: int | None = None
+    """Start of the newest window in the answer with a value above 0 (None: none)."""
+    first_busy_ts: int | None = None
+    """Start of the oldest such window."""
 
 
 class Poller(SeriesPoller):
@@ -136,7 +142,25 @@ class Poller(SeriesPoller):
             series.key, rows, cursor=wanted.end, missed_windows=wanted.missed_windows
         )
         self._succeeded(series.key, series.appid)
-        return PollResult(PollStatus.FETCHED, windows=len(rows))
+        busy = [row.ts for row in rows if row.value > 0]
+        return PollResult(
+            PollStatus.FETCHED,
+            windows=len(rows),
+            frame=wanted,
+            busy_ts=max(busy, default=None),
+            first_busy_ts=min(busy, default=None),
+        )
+
+    def skip_quiet(self, series: Series, until: int) -> None:
+        """Move a paused series' cursor up to ``until`` without fetching or counting a miss.
+
+        Its group had no users up to ``until`` (its ``userCount`` said so), so
+        there is nothing to fetch before it; when users come back, the series
+        resumes from there and its first poll fetches the windows since.
+        """
+        cursor = self._context.store.cursor(series.key)
+        if cursor is not None and cursor < until:
+            self._context.store.commit_poll(series.key, [], cursor=until)
 
 
 def shrink_range(error: AgoraError, wanted: QueryRange) -> QueryRange | None:

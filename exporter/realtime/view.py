@@ -1,21 +1,21 @@
 """Which window each series shows at scrape time: pure, no I/O.
 
 ``replay`` (the default) shows, at scrape time ``t``, the window that started
-at ``floor20(t - lag)``: with one poll every few minutes this walks Prometheus
-through every fetched window in order, so a freeze spike in any one window
-reaches alert rules, late by ``lag``. ``latest`` shows the newest window
+at ``floor20(t - lag)``, each series with the lag of its own poll interval:
+with one poll every few minutes this walks Prometheus through every fetched
+window in order, so a freeze spike in any one window reaches alert rules,
+late by ``lag``. ``latest`` shows the newest window
 fetched. A window the API did not return is absent, never zero and never the
 previous value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from exporter.agora.limits import Budget
 from exporter.realtime.series import Series
 from exporter.timing.windows import replay_window
 
@@ -46,6 +46,18 @@ class WindowSource(Protocol):
 
 
 @dataclass(frozen=True)
+class SeriesTiming:
+    """How often one series is polled, and how far behind real time replay shows it."""
+
+    interval_s: int
+    lag_s: int
+
+
+LagOf = Callable[[Series], float]
+"""The replay lag of a series (each series has its own, from its own interval)."""
+
+
+@dataclass(frozen=True)
 class Shown:
     """One sample to expose: a series (and uid) at one window."""
 
@@ -62,14 +74,14 @@ def shown_windows(
     *,
     now: float,
     mode: Mode,
-    lag_s: Mapping[Budget, float],
+    lag_s: LagOf,
 ) -> Iterator[Shown]:
     """Yield the sample each series (and each of its uids) shows at ``now``."""
     for one in series:
         data = windows.get(one.key)
         if data is None or data.newest_ts is None:
             continue
-        target = replay_window(now, lag_s[one.budget]) if mode is Mode.REPLAY else None
+        target = replay_window(now, lag_s(one)) if mode is Mode.REPLAY else None
         for uid in one.uids or (None,):
             newest = data.newest(uid)
             if newest is None:

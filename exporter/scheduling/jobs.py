@@ -1,77 +1,58 @@
-"""APScheduler jobs: one per series, staggered across the planned interval.
+"""Running the plan: one timer per budget over a queue of due series, and a pool of workers.
 
-At start every stale series is polled once as soon as the per-minute limit
-allows, then all series settle into their stagger. Jobs never overlap
-(``max_instances=1`` plus a per-series lock shared by retries) and never pile
-up (``coalesce``). A poll that was deferred (quota, rate limit) gets a one-off
-retry job at the time the poller named.
+Each real-time series has a *slot*, its next regular poll, moved on by its own
+interval after each (:func:`next_slot`: overrun slots coalesce, polls never
+pile up); a put-off poll is retried at the time it named, before the slot. A
+series is never queued while it is polled. First polls (at start, or for a
+series whose interval a new plan changed) are due when the series' cursor
+says, so a restart keeps the stagger; series never fetched or overdue go at
+once, paced by the per-minute limit (:func:`first_runs`). A reload keeps every
+other slot: it spends no request.
+
+Gates (``userCount`` series) feed a :class:`TrafficWatch`; when a product type
+or channel turns idle or busy the plan is redone (:meth:`PollPlan.with_idle`)
+and adopted at once, memory and /metrics included (``on_plan``). Insight
+passes, call cycles and pruning run on APScheduler (:mod:`.periodic`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
 from exporter.agora.limits import Budget
 from exporter.calls.inspector import CallInspector
-from exporter.insight.passes import TICK_S, InsightPasses
+from exporter.insight.passes import InsightPasses
 from exporter.quota.series_poller import PollStatus
 from exporter.realtime.poller import Poller, PollResult
 from exporter.realtime.series import Series
+from exporter.scheduling.periodic import PRUNE_EVERY_S, PeriodicJobs
 from exporter.scheduling.planner import PollPlan
+from exporter.scheduling.priorities import in_group
+from exporter.scheduling.queue import DueQueue, catch_up_delay, first_runs, next_due, next_slot
+from exporter.scheduling.timer import BudgetTimer
+from exporter.scheduling.traffic import TrafficWatch
 from exporter.store import Store
 from exporter.timing.clock import Clock, system_clock
 
+__all__ = ["PRUNE_EVERY_S", "PollScheduler", "catch_up_delay", "first_runs"]
+
 log = logging.getLogger(__name__)
 
-PRUNE_EVERY_S = 300
+RETRY_AFTER_S = 1.0  # the earliest a put-off poll is retried
 
 
-def _at(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, tz=UTC)
-
-
-def catch_up_delay(order: int, per_minute: int) -> float:
-    """Delay of the ``order``-th stale series at start: the first minute's
-    allowance goes at once, the rest follow as the sliding minute frees."""
-    if order < per_minute:
-        return order * 0.2
-    return 60.0 + (order - per_minute) * 60.0 / per_minute
-
-
-def first_runs(
-    series: Sequence[Series], plan: PollPlan, *, now: float, is_stale: Callable[[Series], bool]
-) -> dict[str, float]:
-    """When each series first runs: stale ones at once, paced by the per-minute
-    limit; fresh ones at their phase in the stagger."""
-    runs: dict[str, float] = {}
-    stale_seen: dict[str, int] = {}
-    for index, one in enumerate(series):
-        budget = plan.budgets[one.budget]
-        if is_stale(one):
-            order = stale_seen.get(one.budget.value, 0)
-            stale_seen[one.budget.value] = order + 1
-            runs[one.key] = now + catch_up_delay(order, budget.limits.minute_capacity)
-        else:
-            count = max(1, budget.series)
-            runs[one.key] = now + (index % count) * budget.interval_s / count
-    return runs
-
-
-def _insight_job_id(budget: Budget) -> str:
-    return f"insight:{budget}"
+def _quiet_s(plan: PollPlan) -> int:
+    """How long a gate must read no users before its group pauses: its budget's horizon."""
+    return plan.budgets[Budget.REALTIME].limits.horizon_s if Budget.REALTIME in plan.budgets else 0
 
 
 class PollScheduler:
-    """Owns the APScheduler instance and the series jobs."""
+    """Polls the plan's series on time; thread-safe."""
 
     def __init__(
         self,
@@ -84,175 +65,236 @@ class PollScheduler:
         on_round: Callable[[], None] | None = None,
         insight: InsightPasses | None = None,
         calls: CallInspector | None = None,
+        on_plan: Callable[[PollPlan], None] | None = None,
     ) -> None:
         self._poller = poller
-        self._insight = insight
-        self._calls = calls
         self._store = store
         self._plan = plan
         self._clock = clock
-        self._locks: dict[str, threading.Lock] = {}
+        self._workers = workers
         self._on_round = on_round
-        self._pending_first = {one.key for one in plan.series}
-        self._scheduler = BackgroundScheduler(
-            executors={
-                "default": ThreadPoolExecutor(max_workers=workers),
-                # Insight passes wait out the per-minute limit: never on the real-time workers.
-                "insight": ThreadPoolExecutor(max_workers=2),
-                # Call Inspector cycles page through bursts at the per-second limit.
-                "calls": ThreadPoolExecutor(max_workers=1),
-            },
-            job_defaults={"coalesce": True, "max_instances": 1},
-            timezone=UTC,
-        )
+        self._on_plan = on_plan
+        self._pending_first = {one.key for one in plan.active}
+        self._condition = threading.Condition()
+        self._publishing = threading.Lock()
+        self._queues: dict[Budget, DueQueue] = {}
+        self._timers: dict[Budget, BudgetTimer] = {}
+        self._slots: dict[str, float] = {}
+        self._running: dict[str, float] = {}  # key -> the due time its poll serves
+        self._traffic = TrafficWatch(_quiet_s(plan))
+        self._pool: ThreadPoolExecutor | None = None
+        self._armed = False
+        self._periodic = PeriodicJobs(store=store, clock=clock, insight=insight, calls=calls)
+
+    @property
+    def plan(self) -> PollPlan:
+        """The plan in force: the configured one with idle groups paused."""
+        with self._condition:
+            return self._plan
 
     def start(self) -> None:
-        self._add_jobs(self._plan)
-        self._scheduler.add_job(
-            self._prune,
-            IntervalTrigger(seconds=PRUNE_EVERY_S, timezone=UTC),
-            id="prune",
-            name="prune store",
-        )
-        self._scheduler.start()
+        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="poll")
+        with self._condition:
+            self.arm()
+            for budget in self._queues:
+                self._timer(budget)
+        self._periodic.start(self.plan)
+
+    def arm(self) -> None:
+        """Queue every series' first poll (``start`` does; tests step with :meth:`run_due`)."""
+        with self._condition:
+            if not self._armed:
+                self._armed = True
+                self._queue_changes(self._plan, None)
 
     def stop(self, wait: bool = True) -> None:
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=wait)
+        for timer in list(self._timers.values()):
+            timer.stop()
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=True)
+        self._periodic.stop(wait=wait)
 
-    def replan(self, plan: PollPlan) -> None:
-        """Swap the plan (config reload): cursors and the ledger stay in the store.
+    def replan(self, plan: PollPlan) -> PollPlan:
+        """Adopt a reloaded plan (cursors and the ledger stay in the store); the idle
+        groups stay paused. Returns the plan in force."""
+        with self._condition:
+            self._traffic.quiet_s = _quiet_s(plan)
+            self._traffic.keep(set(plan.gates.values()))
+            self._armed = True  # before start too: start then finds every series queued
+            self._switch(plan.with_idle(self._traffic.idle()))
+        self._periodic.adopt(plan)
+        return self._publish(announce=False)
 
-        Insight ticks of budgets still in use stay: a pass may be running, and
-        its job is the one APScheduler counts instances of.
-        """
-        if self._insight is not None:
-            self._insight.set_plan(plan)
-        ticking = set() if self._insight is None else set(self._insight.budgets)
-        kept = {"prune", *(_insight_job_id(budget) for budget in ticking)}
-        for job in self._scheduler.get_jobs():
-            if job.id not in kept:
-                job.remove()
-        self._plan = plan
-        self._add_jobs(plan)
+    def run_due(self) -> int:
+        """Poll every series due now, one after another in this thread (tests)."""
+        self.arm()
+        with self._condition:
+            now = self._clock()
+            due = [item for queue in self._queues.values() for item in queue.pop_due(now)]
+            self._running.update(due)
+        for key, when in due:
+            self._run(key, when)
+        return len(due)
 
-    def _is_stale(self, series: Series) -> bool:
-        cursor = self._store.cursor(series.key)
-        budget = self._plan.budgets[series.budget]
-        if cursor is None:
-            return True
-        return cursor < self._clock() - budget.interval_s - budget.limits.delay_s
+    # --- the queue ------------------------------------------------------------
 
-    def _add_jobs(self, plan: PollPlan) -> None:
-        now = self._clock()
-        runs = first_runs(plan.series, plan, now=now, is_stale=self._is_stale)
-        for one in plan.series:
-            self._locks.setdefault(one.key, threading.Lock())
-            interval = plan.budgets[one.budget].interval_s
-            first = runs[one.key]
-            # The first run is its own job: an interval trigger whose start has
-            # just passed would silently wait a whole interval.
-            self._scheduler.add_job(
-                self._run,
-                DateTrigger(run_date=_at(first), timezone=UTC),
-                args=[one],
-                id=f"{one.key}#first",
-                name=f"first poll {one.describe()}",
-                misfire_grace_time=None,
-                replace_existing=True,
-            )
-            self._scheduler.add_job(
-                self._run,
-                IntervalTrigger(seconds=interval, start_date=_at(first + interval), timezone=UTC),
-                args=[one],
-                id=one.key,
-                name=one.describe(),
-                misfire_grace_time=max(1, interval // 2),
-                replace_existing=True,
-            )
-        self._add_insight_jobs(plan, now)
-        self._add_call_jobs(plan, now)
+    def _queue(self, budget: Budget) -> DueQueue:
+        found = self._queues.get(budget)
+        if found is None:
+            found = self._queues[budget] = DueQueue()
+            if self._pool is not None:
+                self._timer(budget)
+        return found
 
-    def _add_call_jobs(self, plan: PollPlan, now: float) -> None:
-        """One Call Inspector cycle at once, then one every planned interval."""
-        if self._calls is None:
+    def _timer(self, budget: Budget) -> None:
+        if budget in self._timers:
             return
-        self._calls.set_plan(plan.calls)
-        if not plan.calls.targets:
-            return
-        self._scheduler.add_job(
-            self._calls.run_cycle,
-            IntervalTrigger(seconds=plan.calls.interval_s, timezone=UTC),
-            id="calls",
-            name="Call Inspector cycle",
-            next_run_time=_at(now),
-            misfire_grace_time=None,
-            executor="calls",
-            replace_existing=True,
+        queue, condition = self._queues[budget], self._condition
+        timer = BudgetTimer(
+            budget.value, queue, condition=condition, dispatch=self._dispatch, clock=self._clock
         )
+        self._timers[budget] = timer
+        timer.start()
 
-    def _add_insight_jobs(self, plan: PollPlan, now: float) -> None:
-        """One tick per insight budget: runs its pass whenever one is due."""
-        if self._insight is None:
-            return
-        self._insight.set_plan(plan)
-        for budget in self._insight.budgets:
-            found = self._scheduler.get_job(_insight_job_id(budget))
-            if found is not None:
-                if not self._insight.running(budget):  # series new to the plan: fetch them now
-                    found.modify(next_run_time=_at(now))
-                continue
-            self._scheduler.add_job(
-                self._insight.tick,
-                IntervalTrigger(seconds=TICK_S, timezone=UTC),
-                args=[budget],
-                id=_insight_job_id(budget),
-                name=f"insight passes on {budget}",
-                next_run_time=_at(now),
-                misfire_grace_time=None,
-                executor="insight",
-                replace_existing=True,
-            )
+    def _set_due(self, series: Series, when: float) -> None:
+        self._queue(series.budget).set(series.key, when)
+        self._condition.notify_all()
 
-    def _run(self, series: Series) -> None:
-        lock = self._locks[series.key]
-        if not lock.acquire(blocking=False):
-            return
+    def _cursor_due(self, series: Series) -> float | None:
+        """When the series' next poll is due by its cursor: its last poll plus its interval."""
+        cursor = self._store.cursor(series.key)
+        if cursor is None:
+            return None
+        limits = self._plan.budgets[series.budget].limits
+        return cursor + limits.delay_s + self._plan.timing_of(series).interval_s
+
+    def _queue_changes(self, plan: PollPlan, previous: PollPlan | None) -> None:
+        """Queue the first poll of every series new to ``plan`` or with a new interval;
+        drop the series it no longer polls. Holding the condition."""
+        active = {one.key for one in plan.active}
+        for queue in self._queues.values():
+            for key, _ in queue.items():
+                if key not in active:
+                    queue.remove(key)
+        self._slots = {key: slot for key, slot in self._slots.items() if key in active}
+        resumed = set() if previous is None else previous.paused - plan.paused
+        changed = [one for one in plan.active if self._needs_first_run(one, plan, previous)]
+        # a resumed series goes at once; the others when their cursor says (overdue: at once)
+        stale = lambda one: one.key in resumed  # noqa: E731
+        runs = first_runs(changed, plan, now=self._clock(), is_stale=stale, due=self._cursor_due)
+        for one in changed:
+            self._slots[one.key] = runs[one.key]
+            if one.key not in self._running:
+                self._set_due(one, runs[one.key])
+        self._pending_first &= active
+        self._maybe_round_done()
+
+    def _needs_first_run(self, series: Series, plan: PollPlan, previous: PollPlan | None) -> bool:
+        if previous is None or series.key not in self._slots:
+            return True
+        before = previous.timing.get(series.key)
+        return before is None or before.interval_s != plan.timing_of(series).interval_s
+
+    def _switch(self, plan: PollPlan) -> None:
+        """Make ``plan`` the plan in force (holding the condition)."""
+        previous, self._plan = self._plan, plan
+        if self._armed:
+            self._queue_changes(plan, previous)
+
+    def _publish(self, *, announce: bool = True) -> PollPlan:
+        """Hand the plan in force to memory and /metrics (not holding the condition)."""
+        with self._publishing:
+            plan = self.plan
+            self._store.keep_in_memory(plan.memory_s)
+            if announce and self._on_plan is not None:
+                self._on_plan(plan)
+            return plan
+
+    # --- one poll -------------------------------------------------------------
+
+    def _dispatch(self, key: str, when: float) -> None:
+        """Hand a due series to the workers (the timer calls this holding the condition)."""
+        self._running[key] = when
         try:
-            result = self._poller.poll(series)
-        finally:
-            lock.release()
-        self._after(series, result)
+            assert self._pool is not None, "timers run only once started"
+            self._pool.submit(self._run, key, when)
+        except RuntimeError:  # shutting down
+            self._running.pop(key, None)
 
-    def _after(self, series: Series, result: PollResult) -> None:
-        if result.status is not PollStatus.DEFERRED and series.key in self._pending_first:
-            self._pending_first.discard(series.key)
-            if not self._pending_first and self._on_round is not None:
-                self._on_round()
-        if (
-            result.status in (PollStatus.DEFERRED, PollStatus.FAILED)
-            and result.retry_at is not None
-        ):
-            when = max(result.retry_at, self._clock() + 1.0)
-            self._scheduler.add_job(
-                self._run,
-                DateTrigger(run_date=_at(when), timezone=UTC),
-                args=[series],
-                id=f"{series.key}#retry",
-                name=f"retry {series.describe()}",
-                replace_existing=True,
-                misfire_grace_time=None,
-            )
-
-    def _prune(self) -> None:
+    def _run(self, key: str, served: float) -> None:
+        series = self.plan.active_series(key)
+        result = None if series is None else self._poller.poll(series)
         try:
-            self._store.prune(self._clock())
-        except Exception:  # pruning must never stop the schedule
-            log.exception("pruning the store failed")
+            self._after(key, series, served, result)
+        except Exception:  # the schedule must survive anything a poll leaves behind
+            log.exception("scheduling the next poll failed", extra={"series": key})
+
+    def _after(
+        self, key: str, series: Series | None, served: float, result: PollResult | None
+    ) -> None:
+        with self._condition:
+            self._running.pop(key, None)
+            if series is None or result is None:
+                return
+            if result.status is not PollStatus.DEFERRED:
+                self._pending_first.discard(key)
+                self._maybe_round_done()
+            changed, skips = self._watch(series, result)
+            self._requeue(series, served, result)
+        for one, until in skips:
+            self._poller.skip_quiet(one, until)
+        if changed:
+            self._publish()
+
+    def _requeue(self, series: Series, served: float, result: PollResult) -> None:
+        if series.key not in self._plan.timing or series.key in self._queue(series.budget):
+            return  # paused or dropped meanwhile, or a new plan queued it already
+        now = self._clock()
+        interval = self._plan.timing_of(series).interval_s
+        slot = next_slot(self._slots.get(series.key, served), served, interval, now)
+        self._slots[series.key] = slot
+        retry = result.status in (PollStatus.DEFERRED, PollStatus.FAILED)
+        retry_at = result.retry_at if retry else None
+        self._set_due(series, next_due(slot, retry_at, now, earliest_s=RETRY_AFTER_S))
+
+    def _maybe_round_done(self) -> None:
+        if not self._pending_first and self._on_round is not None:
+            on_round, self._on_round = self._on_round, None
+            on_round()
+
+    # --- traffic ----------------------------------------------------------------
+
+    def _watch(self, series: Series, result: PollResult) -> tuple[bool, list[tuple[Series, int]]]:
+        """Feed a gate's answer to the traffic watch, switching plans on a change. Returns
+        whether it switched, and the paused (or just resumed) series of its group with up
+        to when it had no users: their cursors move there, nothing before is missed."""
+        frame, group = result.frame, self._plan.gates.get(series.key)
+        if group is None or result.status is not PollStatus.FETCHED or frame is None:
+            return False, []
+        was_paused = [one for one in self._plan.paused_series if in_group(one, group)]
+        switched = False
+        if self._traffic.observe(group, frame.start, frame.end, result.busy_ts):
+            plan = self._plan.with_idle(self._traffic.idle())
+            switched = plan is not self._plan
+            idle = self._traffic.is_idle(group)
+            log.info("traffic changed; replanned", extra={"group": group.describe(), "idle": idle})
+            self._switch(plan)
+        until = self._traffic.quiet_until(group)
+        if until is None:  # busy: the series it resumes had no users before its first window
+            until, quiet = result.first_busy_ts, was_paused
+        else:
+            quiet = [one for one in self._plan.paused_series if in_group(one, group)]
+        return switched, [] if until is None else [(one, until) for one in quiet]
+
+    # --- status -------------------------------------------------------------------
 
     def jobs(self) -> list[dict[str, Any]]:
-        """Next run per job, for the status page."""
-        return [
-            {"id": job.id, "name": job.name, "next_run": getattr(job, "next_run_time", None)}
-            for job in self._scheduler.get_jobs()
+        """Next run per series (None: polling now) and per periodic job."""
+        with self._condition:
+            due: list[tuple[str, float | None]] = [(key, None) for key in self._running]
+            due += [item for queue in self._queues.values() for item in queue.items()]
+        found = [
+            {"id": key, "next_run": None if at is None else datetime.fromtimestamp(at, tz=UTC)}
+            for key, at in due
         ]
+        return found + self._periodic.jobs()

@@ -9,7 +9,9 @@ prints it. Nothing here reads credentials: a plan can be printed and logged free
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from exporter.agora.limits import Budget, Limits, Plan, limits_for
 from exporter.calls.plan import (
@@ -28,14 +30,23 @@ from exporter.insight.plan import (
     plan_insight_budget,
 )
 from exporter.insight.series import InsightSeries
+from exporter.quota.allocation import plan_weighted
 from exporter.quota.rules import (
     BudgetPlan,
     QuotaOverride,
     apply_override,
     plan_budget,
     plan_that_fits,
+    replay_lag,
 )
 from exporter.realtime.series import MAX_UIDS_PER_REQUEST, Series
+from exporter.realtime.view import SeriesTiming
+from exporter.scheduling.priorities import (
+    TrafficGroup,
+    paused_and_pinned,
+    series_weights,
+    traffic_gates,
+)
 from exporter.settings import QuotaSettings, Settings
 from exporter.timing.windows import WINDOW_S
 
@@ -101,16 +112,73 @@ _PLAN_ORDER = list(Plan)
 
 @dataclass(frozen=True)
 class PollPlan:
-    """The schedule for one configuration: one :class:`BudgetPlan` per budget."""
+    """The schedule for one configuration: one :class:`BudgetPlan` per budget, and
+    each real-time series' own interval and replay lag."""
 
     budgets: dict[Budget, BudgetPlan]
     series: list[Series]
+    """Every configured real-time series, paused ones included."""
     tier: Plan
     """The pricing tier whose limits the plan was made for."""
     insight: list[InsightSeries] = field(default_factory=list)
     """Data Insights series; their budgets' ``series`` count one pass's requests."""
     calls: CallPlan = EMPTY_CALL_PLAN
     """Call Inspector targets and cycle; the call budgets' ``series`` count one cycle's cost."""
+    timing: Mapping[str, SeriesTiming] = field(default_factory=dict)
+    """Interval and replay lag of each polled series, by key (paused ones have none)."""
+    weights: Mapping[str, float] = field(default_factory=dict)
+    """Each series' weight, by key (``realtime.weights`` x ``realtime.scope_weights``)."""
+    gates: Mapping[str, TrafficGroup] = field(default_factory=dict)
+    """The ``userCount`` series whose traffic pauses their group, by key."""
+    idle: frozenset[TrafficGroup] = frozenset()
+    """Groups whose users were 0 for the whole horizon: their other series are paused."""
+    paused: frozenset[str] = frozenset()
+    """Keys of the series ``idle`` pauses (absent from /metrics, shown paused on ``/``)."""
+
+    @cached_property
+    def active(self) -> list[Series]:
+        """The series polled and shown: all but the paused ones, in plan order."""
+        if not self.paused:
+            return self.series
+        return [one for one in self.series if one.key not in self.paused]
+
+    @cached_property
+    def paused_series(self) -> list[Series]:
+        return [one for one in self.series if one.key in self.paused]
+
+    @cached_property
+    def paused_by_budget(self) -> dict[Budget, int]:
+        """Paused series per budget that real-time series draw on."""
+        counts = dict.fromkeys({one.budget for one in self.series}, 0)
+        for one in self.paused_series:
+            counts[one.budget] += 1
+        return counts
+
+    @cached_property
+    def _active_by_key(self) -> dict[str, Series]:
+        return {one.key: one for one in self.active}
+
+    def active_series(self, key: str) -> Series | None:
+        """The polled series with this key (None: paused, or not in the plan)."""
+        return self._active_by_key.get(key)
+
+    def timing_of(self, series: Series) -> SeriesTiming:
+        """The series' interval and lag (a paused one: its budget's slowest)."""
+        found = self.timing.get(series.key)
+        if found is not None:
+            return found
+        budget = self.budgets[series.budget]
+        return SeriesTiming(budget.interval_s, budget.replay_lag_s)
+
+    def with_idle(self, idle: Collection[TrafficGroup]) -> PollPlan:
+        """The plan with ``idle``'s series paused and their share given to the others."""
+        idle = frozenset(idle) & frozenset(self.gates.values())
+        if idle == self.idle:
+            return self
+        budgets = dict(self.budgets)
+        paused, pinned = paused_and_pinned(self.series, idle)
+        timing = _plan_series(budgets, self.series, self.weights, paused, pinned)
+        return replace(self, budgets=budgets, timing=timing, idle=idle, paused=paused)
 
     @property
     def feasible(self) -> bool:
@@ -144,23 +212,50 @@ class PollPlan:
         return found
 
     def interval_for(self, budget: Budget) -> int:
-        """Seconds between two polls of one series on ``budget`` (0: no series)."""
-        return self.budgets[budget].interval_s
+        """The shortest interval between two polls of a series on ``budget`` (0: no series):
+        the freshest series, the project-scope alerting rates by default."""
+        return self.budgets[budget].shortest_s
 
     def lag_s(self, budget: Budget) -> int:
-        """How far behind real time the replay view shows ``budget``'s windows."""
-        return self.budgets[budget].replay_lag_s
+        """How far behind real time the replay view shows ``budget``'s freshest series."""
+        return replay_lag(self.interval_for(budget), self.budgets[budget].limits)
 
     @property
     def memory_s(self) -> int:
         """How far back the real-time windows a scrape can show go: the largest
         replay lag, plus two windows for a scrape a little late. Older windows
         stay in the store's file, not in memory."""
-        lags = [self.budgets[budget].replay_lag_s for budget in {one.budget for one in self.series}]
-        return max(lags, default=0) + 2 * WINDOW_S
+        return max((one.lag_s for one in self.timing.values()), default=0) + 2 * WINDOW_S
 
     def series_for(self, budget: Budget) -> list[Series]:
         return [one for one in self.series if one.budget is budget]
+
+
+def _plan_series(
+    budgets: dict[Budget, BudgetPlan],
+    series: list[Series],
+    weights: Mapping[str, float],
+    paused: frozenset[str],
+    pinned: frozenset[str],
+) -> dict[str, SeriesTiming]:
+    """Split each budget of ``budgets`` among its active series by weight (in place);
+    each active series' timing."""
+    timing: dict[str, SeriesTiming] = {}
+    for budget in {one.budget for one in series}:
+        active = [one for one in series if one.budget is budget and one.key not in paused]
+        old = budgets[budget]
+        planned = plan_weighted(
+            budget,
+            [weights.get(one.key, 1.0) for one in active],
+            old.limits,
+            old.headroom,
+            pinned=[index for index, one in enumerate(active) if one.key in pinned],
+        )
+        budgets[budget] = planned
+        every = planned.intervals or (planned.interval_s,) * len(active)
+        for one, interval in zip(active, every, strict=True):
+            timing[one.key] = SeriesTiming(interval, replay_lag(interval, planned.limits))
+    return timing
 
 
 def make_plan(settings: Settings) -> PollPlan:
@@ -183,4 +278,15 @@ def make_plan(settings: Settings) -> PollPlan:
         budgets[budget] = planner(budget, counts[budget], limits, settings.agora.headroom)
     calls = plan_calls(expand_call_targets(settings), call_limits, settings.agora.headroom)
     budgets.update(calls.budgets)
-    return PollPlan(budgets=budgets, series=series, tier=plan, insight=insight, calls=calls)
+    weights = series_weights(settings, series)
+    timing = _plan_series(budgets, series, weights, frozenset(), frozenset())
+    return PollPlan(
+        budgets=budgets,
+        series=series,
+        tier=plan,
+        insight=insight,
+        calls=calls,
+        timing=timing,
+        weights=weights,
+        gates=traffic_gates(settings, series),
+    )

@@ -1,4 +1,5 @@
-"""The poll plan as text: what ``agora-exporter plan`` prints, per budget and series."""
+"""The poll plan as text: what ``agora-exporter plan`` prints, per budget and series,
+and how late each shipped alert fires under it."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from exporter.insight.plan import (
     INSIGHT_BUDGETS,
     insight_budget_rows,
 )
-from exporter.quota.rules import (
-    BudgetPlan,
-)
+from exporter.quota.rules import BudgetPlan, replay_lag
 from exporter.realtime.series import Series
+from exporter.realtime.view import SeriesTiming
+from exporter.scheduling.latency import AlertLatency, alert_latencies, alone_latencies, spoken_s
 from exporter.scheduling.planner import PollPlan
 from exporter.timing.windows import WINDOW_S
 
@@ -47,8 +48,8 @@ def _budget_lines(plan: PollPlan, budget: Budget, budget_plan: BudgetPlan) -> li
     overridden = ""
     if stock is not None and stock != limits:
         overridden = f" (agora.quota.{budget} override; the plan grants {_rate_limits(stock)})"
-    interval = budget_plan.interval_s
     per_day = budget_plan.requests_per_day
+    interval, freshness, lag = _interval_rows(budget_plan)
     rows = [
         ("series", str(budget_plan.series)),
         ("limits", _rate_limits(limits) + overridden),
@@ -58,18 +59,14 @@ def _budget_lines(plan: PollPlan, budget: Budget, budget_plan: BudgetPlan) -> li
             f"longest query {limits.max_span_s} s",
         ),
         ("headroom", f"{_percent(budget_plan.headroom)} of the daily limit kept for retries"),
-        ("poll interval", f"{interval} s per series"),
+        interval,
         (
             "requests per day",
             f"{_number(per_day)} ({_percent(per_day / limits.per_day)} of the daily limit "
             f"{limits.per_day})",
         ),
-        (
-            "expected freshness",
-            f"{budget_plan.freshness_s} s (interval {interval} s + delay {limits.delay_s} s "
-            f"+ 2 x {WINDOW_S} s of window alignment)",
-        ),
-        ("replay lag", f"{budget_plan.replay_lag_s} s behind real time in exposition mode replay"),
+        freshness,
+        lag,
         ("capacity", f"at most {budget_plan.max_series} series fit without gaps"),
     ]
     if budget in INSIGHT_BUDGETS:
@@ -79,6 +76,82 @@ def _budget_lines(plan: PollPlan, budget: Budget, budget_plan: BudgetPlan) -> li
     width = max(len(name) for name, _ in rows) + 1
     lines = [f"budget {budget}:"]
     lines += [f"  {name + ':':<{width}} {value}" for name, value in rows]
+    return lines
+
+
+def _interval_rows(budget_plan: BudgetPlan) -> list[tuple[str, str]]:
+    """Poll interval, freshness and replay lag: one value, or the range weights made."""
+    limits, longest, shortest = budget_plan.limits, budget_plan.interval_s, budget_plan.shortest_s
+    alignment = f"delay {limits.delay_s} s + 2 x {WINDOW_S} s of window alignment"
+    if shortest == longest:
+        return [
+            ("poll interval", f"{longest} s per series"),
+            (
+                "expected freshness",
+                f"{budget_plan.freshness_s} s (interval {longest} s + {alignment})",
+            ),
+            (
+                "replay lag",
+                f"{budget_plan.replay_lag_s} s behind real time in exposition mode replay",
+            ),
+        ]
+    lags = f"{replay_lag(shortest, limits)} s to {budget_plan.replay_lag_s} s"
+    return [
+        ("poll interval", f"{shortest} s to {longest} s per series, by weight (see below)"),
+        ("expected freshness", f"{lags} (interval + {alignment})"),
+        ("replay lag", f"{lags} behind real time in exposition mode replay"),
+    ]
+
+
+def _series_by_interval(plan: PollPlan) -> list[str]:
+    """The polled series grouped by interval (each group's replay lag), then the paused."""
+    groups: dict[SeriesTiming, list[Series]] = {}
+    for one in plan.active:
+        groups.setdefault(plan.timing_of(one), []).append(one)
+    lines = ["", "series by poll interval (weight: realtime.weights x realtime.scope_weights):"]
+    for timing in sorted(groups, key=lambda found: found.interval_s):
+        members = groups[timing]
+        lines.append(
+            f"  every {timing.interval_s} s, replay lag {timing.lag_s} s: {len(members)} series"
+        )
+        lines += [
+            f"    {one.describe()} (weight {_number(plan.weights.get(one.key, 1.0))})"
+            for one in members
+        ]
+    if plan.paused:
+        lines.append(f"  paused (no users for the whole horizon): {len(plan.paused)} series")
+        lines += [f"    {one.describe()}" for one in plan.paused_series]
+    return lines
+
+
+def _latency_text(found: AlertLatency) -> str:
+    shortest, longest = spoken_s(found.shortest_s), spoken_s(found.longest_s)
+    spread = shortest if shortest == longest else f"{shortest} to {longest}"
+    lags = ", ".join(f"{lag} s" for lag in found.lags)
+    return f"{spread} (replay lag {lags} + for {found.alert.duration})"
+
+
+def _alert_lines(plan: PollPlan) -> list[str]:
+    """Each shipped alert's latency, and each product type's when it alone has users."""
+    found = alert_latencies(plan)
+    if not found:
+        return []
+    width = max(len(one.alert.name) for one in found) + 1
+    lines = [
+        "",
+        "alert latency, from an incident's first window to the alert firing "
+        "(replay lag + the rule's for):",
+    ]
+    lines += [
+        f"  {one.alert.name + ':':<{width}} {_latency_text(one)}, {one.series} series"
+        for one in found
+    ]
+    alone = alone_latencies(plan)
+    if alone:
+        lines += ["", "when only one product type of an app has users (the others paused):"]
+    for group, latencies in alone:
+        lines.append(f"  {group.describe()} alone:")
+        lines += [f"    {one.alert.name + ':':<{width}} {_latency_text(one)}" for one in latencies]
     return lines
 
 
@@ -109,8 +182,8 @@ def render_plan(plan: PollPlan) -> str:
     lines.append(f"series: {len(plan.series)}")
     lines += _series_summary(plan.series)
     if plan.series:
-        lines += ["", "all series:"]
-        lines += [f"  {one.describe()}" for one in plan.series]
+        lines += _series_by_interval(plan)
+        lines += _alert_lines(plan)
     if plan.insight:
         lines += ["", f"insight series: {len(plan.insight)} (one request each per pass)"]
         lines += [f"  {one.describe()}" for one in plan.insight]

@@ -25,8 +25,8 @@ def test_plan_prints_the_worked_example_and_no_secret(
     path = _config_file(tmp_path, small_config("http://127.0.0.1:9", tmp_path / "state"))
     assert main(["plan", f"--config.file={path}"]) == 0
     out, err = capsys.readouterr()
-    assert "400" in out
-    assert "1296" in out.replace(",", "")
+    assert "every 80 s, replay lag 140 s: 1 series" in out  # the default weights
+    assert "AgoraAudioFreezeRateHigh:        7 min 20 s" in out
     assert SECRET not in out + err
 
 

@@ -209,3 +209,26 @@ def test_a_window_the_api_left_out_stays_absent(rig: Rig) -> None:
     assert rig.poller.poll(webrtc_audio).status is Status.FETCHED
     assert _stored(rig, webrtc_audio) == {}
     assert rig.store.cursor(webrtc_audio.key) == newest_complete_end(T0, 20)
+
+
+def test_a_poll_tells_the_range_it_fetched_and_its_first_and_newest_windows_with_users(
+    rig: Rig,
+) -> None:
+    result = rig.poller.poll(USERS)
+    stored = _stored(rig, USERS)
+    busy = [ts for ts, value in stored.items() if value > 0]
+    assert result.frame is not None
+    assert (result.frame.start, result.frame.end) == (min(stored), rig.store.cursor(USERS.key))
+    assert (result.first_busy_ts, result.busy_ts) == (min(busy), max(busy))
+
+
+def test_skipping_a_quiet_stretch_moves_the_cursor_without_a_request_or_a_miss(rig: Rig) -> None:
+    rig.poller.poll(FREEZE)
+    cursor = rig.store.cursor(FREEZE.key)
+    assert cursor is not None
+    rig.poller.skip_quiet(FREEZE, cursor - 200)  # never backwards
+    assert rig.store.cursor(FREEZE.key) == cursor
+    rig.poller.skip_quiet(FREEZE, cursor + 7200)
+    assert rig.store.cursor(FREEZE.key) == cursor + 7200
+    assert len(rig.sim.requests()) == 1
+    assert rig.store.windows_missed_total == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.agora.limits import Budget
 from exporter.catalog.realtime import Scope
 from exporter.realtime.series import Series
 from exporter.realtime.view import Mode, shown_windows
@@ -26,9 +25,7 @@ STORED = FakeWindowSource(
 def _shown(now: float, mode: Mode, lag: float = 100.0) -> dict[tuple[str, int | None], tuple]:
     return {
         (s.series.key, s.uid): (s.window_ts, s.value)
-        for s in shown_windows(
-            [PROJECT, USERS], STORED, now=now, mode=mode, lag_s={Budget.REALTIME: lag}
-        )
+        for s in shown_windows([PROJECT, USERS], STORED, now=now, mode=mode, lag_s=lambda _: lag)
     }
 
 
@@ -61,7 +58,19 @@ def test_latest_shows_the_newest_window_whatever_the_time() -> None:
 
 def test_an_empty_store_shows_nothing() -> None:
     empty = FakeWindowSource({})
-    assert (
-        list(shown_windows([PROJECT], empty, now=T0, mode=Mode.REPLAY, lag_s={Budget.REALTIME: 0}))
-        == []
-    )
+    assert list(shown_windows([PROJECT], empty, now=T0, mode=Mode.REPLAY, lag_s=lambda _: 0)) == []
+
+
+def test_each_series_replays_at_the_lag_of_its_own_interval() -> None:
+    lags = {PROJECT.key: 100.0, USERS.key: 120.0}
+    shown = {
+        (one.series.key, one.uid): one.window_ts
+        for one in shown_windows(
+            [PROJECT, USERS], STORED, now=T0 + 120, mode=Mode.REPLAY, lag_s=lambda s: lags[s.key]
+        )
+    }
+    assert shown == {
+        (PROJECT.key, None): T0 + 20,
+        (USERS.key, 1001): T0,
+        (USERS.key, 4294967296): T0,
+    }

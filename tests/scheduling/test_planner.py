@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from exporter.agora.limits import Budget, Plan
-from exporter.catalog.realtime import QUALITY_METRICS, Scope
+from exporter.catalog.realtime import QUALITY_METRICS, USAGE_METRICS, Scope
 from exporter.realtime.series import Series
 from exporter.scheduling.planner import PollPlan, expand_series, make_plan
+from exporter.scheduling.priorities import TrafficGroup
 from exporter.scheduling.report import render_plan
 from exporter.settings import Settings, load_settings
 
@@ -41,9 +42,21 @@ WORKED_EXAMPLE: dict[str, Any] = {
 }
 
 
-def _settings(config: dict[str, Any] = WORKED_EXAMPLE, **agora: Any) -> Settings:
+EQUAL_WEIGHTS: dict[str, Any] = {
+    "weights": dict.fromkeys([*USAGE_METRICS, *QUALITY_METRICS], 1),
+    "scope_weights": {"project": 1, "channel": 1, "user": 1},
+}
+"""Every series weighs the same: the plan before weights existed."""
+
+
+def _settings(
+    config: dict[str, Any] = WORKED_EXAMPLE, *, equal: bool = True, **agora: Any
+) -> Settings:
     data = copy.deepcopy(config)
     data["agora"].update(agora)
+    if equal:
+        for app in data["apps"]:
+            app.setdefault("realtime", {}).update(EQUAL_WEIGHTS)
     return load_settings(None, environ={}, overrides=data)
 
 
@@ -157,7 +170,7 @@ def test_every_series_has_a_family_and_draws_on_the_realtime_budget() -> None:
 # make_plan
 
 
-def test_the_worked_example_plan() -> None:
+def test_equal_weights_give_the_worked_example_its_plan_of_before_weights() -> None:
     plan = make_plan(_settings())
     assert plan.tier is Plan.ENTERPRISE
     assert plan.feasible
@@ -172,6 +185,66 @@ def test_the_worked_example_plan() -> None:
     assert plan.interval_for(Budget.REALTIME) == 400
     assert plan.lag_s(Budget.REALTIME) == 460
     assert plan.series_for(Budget.REALTIME) == plan.series
+    assert {one.interval_s for one in plan.timing.values()} == {400}
+    assert {one.lag_s for one in plan.timing.values()} == {460}
+
+
+def test_the_default_weights_favour_the_project_freeze_rate() -> None:
+    plan = make_plan(_settings(equal=False))
+    intervals = {one.describe().split(" appid")[0]: plan.timing_of(one) for one in plan.series}
+    assert {name: one.interval_s for name, one in intervals.items()} == {
+        "userCount project": 3500,
+        "channelCount project": 3500,
+        "audioFreezeRate project": 80,
+        "userCount channel": 3500,
+        "audioFreezeRate channel": 3500,
+        "audioFreezeRate user": 3500,
+    }
+    assert intervals["audioFreezeRate project"].lag_s == 140
+    realtime = plan.budgets[Budget.REALTIME]
+    assert (realtime.interval_s, realtime.shortest_s) == (3500, 80)
+    assert realtime.requests_per_day <= 0.9 * 1440
+    assert (plan.interval_for(Budget.REALTIME), plan.lag_s(Budget.REALTIME)) == (80, 140)
+    assert plan.memory_s == 3560 + 40
+
+
+def test_the_default_enterprise_config_polls_freeze_every_340_s_or_160_s_with_one_type() -> None:
+    data = copy.deepcopy(WORKED_EXAMPLE)
+    data["apps"][0] = {"appid": APPID, "insight": {"enabled": False}}
+    plan = make_plan(_settings(data, equal=False))
+    assert len(plan.series) == 14
+    freeze = {
+        one.key: plan.timing_of(one).interval_s
+        for one in plan.series
+        if one.metric.endswith("FreezeRate")
+    }
+    assert set(freeze.values()) == {340}
+    assert set(plan.gates.values()) == {
+        TrafficGroup(APPID, "Native"),
+        TrafficGroup(APPID, "WebRTC"),
+    }
+    alone = plan.with_idle({TrafficGroup(APPID, "WebRTC")})
+    native = {key: alone.timing[key].interval_s for key in freeze if "/Native/" in key}
+    assert set(native.values()) == {160}
+    assert len(alone.paused) == 6
+    assert alone.with_idle(set()).timing == plan.timing, "resuming gives the plan back"
+
+
+def test_weights_and_scope_weights_set_in_the_config_change_the_plan() -> None:
+    data = copy.deepcopy(WORKED_EXAMPLE)
+    data["apps"][0]["realtime"]["weights"] = {"userCount": 1}
+    data["apps"][0]["realtime"]["scope_weights"] = {"channel": 1}
+    plan = make_plan(_settings(data, equal=False))
+    weights = {one.describe().split(" appid")[0]: plan.weights[one.key] for one in plan.series}
+    assert weights == {
+        "userCount project": 1,
+        "channelCount project": 0,
+        "audioFreezeRate project": 100,
+        "userCount channel": 1,
+        "audioFreezeRate channel": 100,
+        "audioFreezeRate user": 0,
+    }
+    assert plan.timing_of(plan.series[2]).interval_s < plan.timing_of(plan.series[0]).interval_s
 
 
 def test_every_budget_is_planned_and_only_realtime_has_series() -> None:
@@ -229,7 +302,8 @@ def _many_channels(count: int) -> Settings:
     )
 
 
-def test_too_many_series_for_the_plan_suggests_the_plan_that_fits() -> None:
+@pytest.mark.parametrize("equal", [True, False], ids=["equal weights", "default weights"])
+def test_too_many_series_for_the_plan_suggests_the_plan_that_fits(equal: bool) -> None:
     data = copy.deepcopy(WORKED_EXAMPLE)
     data["agora"]["plan"] = "premium"
     data["apps"][0]["realtime"] = {
@@ -237,7 +311,7 @@ def test_too_many_series_for_the_plan_suggests_the_plan_that_fits() -> None:
         "quality": ["audioFreezeRate"],
         "channels": [{"cname": f"room-{n}"} for n in range(6)],
     }
-    plan = make_plan(_settings(data))
+    plan = make_plan(_settings(data, equal=equal))
     assert len(plan.series) == 14
     assert not plan.feasible
     assert plan.problems == [
@@ -289,14 +363,39 @@ def test_render_plan_prints_the_worked_example() -> None:
         "series: 6\n"
         f"  appid={APPID} Native: 6 (3 project, 2 channel, 1 user)\n"
         "\n"
-        "all series:\n"
-        f"  userCount project appid={APPID} Native\n"
-        f"  channelCount project appid={APPID} Native\n"
-        f"  audioFreezeRate project appid={APPID} Native\n"
-        f"  userCount channel appid={APPID} Native cname=lobby\n"
-        f"  audioFreezeRate channel appid={APPID} Native cname=lobby\n"
-        f"  audioFreezeRate user appid={APPID} Native cname=lobby uids=1001,1002\n"
+        "series by poll interval (weight: realtime.weights x realtime.scope_weights):\n"
+        "  every 400 s, replay lag 460 s: 6 series\n"
+        f"    userCount project appid={APPID} Native (weight 1)\n"
+        f"    channelCount project appid={APPID} Native (weight 1)\n"
+        f"    audioFreezeRate project appid={APPID} Native (weight 1)\n"
+        f"    userCount channel appid={APPID} Native cname=lobby (weight 1)\n"
+        f"    audioFreezeRate channel appid={APPID} Native cname=lobby (weight 1)\n"
+        f"    audioFreezeRate user appid={APPID} Native cname=lobby uids=1001,1002 (weight 1)\n"
+        "\n"
+        "alert latency, from an incident's first window to the alert firing "
+        "(replay lag + the rule's for):\n"
+        "  AgoraAudioFreezeRateHigh:        12 min 40 s (replay lag 460 s + for 5m), 1 series\n"
+        "  AgoraChannelAudioFreezeRateHigh: 12 min 40 s (replay lag 460 s + for 5m), 1 series\n"
     )
+
+
+def test_render_plan_of_the_default_enterprise_config_quotes_each_alerts_latency() -> None:
+    data = copy.deepcopy(WORKED_EXAMPLE)
+    data["apps"][0] = {"appid": APPID, "insight": {"enabled": False}}
+    text = render_plan(make_plan(_settings(data, equal=False)))
+    assert "  poll interval:      340 s to 3500 s per series, by weight (see below)\n" in text
+    assert "  every 340 s, replay lag 400 s: 4 series\n" in text
+    latency = text[text.index("alert latency") :]
+    assert latency.splitlines()[1:5] == [
+        "  AgoraAudioFreezeRateHigh: 11 min 40 s (replay lag 400 s + for 5m), 2 series",
+        "  AgoraVideoFreezeRateHigh: 11 min 40 s (replay lag 400 s + for 5m), 2 series",
+        "  AgoraJoinSuccessIn5sLow:  61 min 20 s (replay lag 3380 s + for 5m), 2 series",
+        "  AgoraNetworkDelayHigh:    61 min 20 s (replay lag 3380 s + for 5m), 2 series",
+    ]
+    alone = latency[latency.index("when only one product type") :].splitlines()
+    assert alone[1] == f"  appid={APPID} Native alone:"
+    assert alone[2] == "    AgoraAudioFreezeRateHigh: 8 min 40 s (replay lag 220 s + for 5m)"
+    assert alone[3] == "    AgoraVideoFreezeRateHigh: 8 min 40 s (replay lag 220 s + for 5m)"
 
 
 def test_render_plan_marks_overridden_limits() -> None:

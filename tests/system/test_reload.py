@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,7 +54,14 @@ def reloadable_app(
         def load() -> Any:
             return load_settings(path, environ={})
 
-        app = build_app(load(), clock=clock, host="127.0.0.1", port=0, reload_settings=load)
+        app = build_app(
+            load(),
+            clock=clock,
+            host="127.0.0.1",
+            port=0,
+            reload_settings=load,
+            enable_lifecycle=True,  # POST /-/reload (--web.enable-lifecycle)
+        )
         app.server.start()
         try:
             yield app, sim, path, config
@@ -65,8 +73,16 @@ def _poll_all(app: App) -> set[Status]:
     return {app.poller.poll(one).status for one in app.plan.series}
 
 
+def _equal_weights(config: dict[str, Any]) -> None:
+    """Every series weighs the same: one interval per budget, as before weights."""
+    config["apps"][0]["realtime"]["weights"] = dict.fromkeys(
+        ["userCount", "channelCount", "audioFreezeRate", "videoFreezeRate"], 1
+    )
+    config["apps"][0]["realtime"]["scope_weights"] = {"channel": 1, "user": 1}
+
+
 def test_a_reload_replans_and_keeps_every_cursor_window_and_ledger_entry(tmp_path: Path) -> None:
-    with reloadable_app(tmp_path) as (app, _, path, config):
+    with reloadable_app(tmp_path, _equal_weights) as (app, _, path, config):
         assert _poll_all(app) == {Status.FETCHED}
         cursors = {one.key: app.store.cursor(one.key) for one in app.plan.series}
         windows = {key: app.store.snapshot().get(key) for key in cursors}
@@ -90,8 +106,63 @@ def test_a_reload_replans_and_keeps_every_cursor_window_and_ledger_entry(tmp_pat
         assert app.store.ledger.times(Budget.REALTIME.value, 0) == sent
         jobs = {job["id"] for job in app.scheduler.jobs()}
         assert {one.key for one in app.plan.series} <= jobs
+        assert app.source.plan is app.plan is app.scheduler.plan
         interval = named(scrape(app.port), "agora_exporter_poll_interval_seconds")
         assert interval == {(("budget", "realtime"),): 680.0}  # 9 series at 80 % of 1,440
+
+
+def _next_runs(app: App) -> dict[str, Any]:
+    """Each series' and periodic job's next run (insight ticks aside: a tick that finds no
+    pass due sends nothing, and a reload ticks at once for series new to the plan)."""
+    return {
+        job["id"]: job["next_run"]
+        for job in app.scheduler.jobs()
+        if not str(job["id"]).startswith("insight:")
+    }
+
+
+def test_ten_reloads_spend_no_request_and_keep_every_next_run(tmp_path: Path) -> None:
+    with Simulator(plan="enterprise", customer_id=CUSTOMER_ID, customer_secret=SECRET) as sim:
+        config = small_config(sim.base_url, tmp_path / "state")
+        config["apps"][0]["insight"] = {"enabled": True}
+        config["apps"][0]["calls"] = {"enabled": True, "max_calls": 2, "max_sessions_per_call": 2}
+        path = _write(tmp_path / "agora.yml", config)
+
+        def load() -> Any:
+            return load_settings(path, environ={})
+
+        app = build_app(load(), host="127.0.0.1", port=0, reload_settings=load)
+        app.start()
+        try:
+            calls, insight = app.calls, app.insight
+            assert calls is not None
+            assert insight is not None
+            wait_until(
+                lambda: (
+                    app.source.first_round_done.is_set()
+                    and calls.state().last_cycle_at is not None
+                    and not any(insight.running(budget) for budget in insight.budgets)
+                ),
+                timeout_s=60,
+                what="the first round, insight pass and call cycle",
+            )
+            sent = len(sim.requests())
+            before = _next_runs(app)
+            assert all(when is not None for when in before.values()), "nothing is running"
+            for _ in range(10):
+                app.reload()
+            assert _next_runs(app) == before
+            wait_until(
+                lambda: insight.running(Budget.INSIGHT_USAGE) is False,
+                timeout_s=30,
+                what="the ticks the reloads caused",
+            )
+            time.sleep(2)  # room for a wrongly rescheduled poll or cycle to go out
+            due = min(when.timestamp() for when in before.values())
+            assert time.time() < due, "the window checked holds no poll that was due anyway"
+            assert len(sim.requests()) == sent
+        finally:
+            app.stop()
 
 
 def _invalid_plan(config: dict[str, Any]) -> None:
@@ -217,6 +288,7 @@ def test_sighup_reloads_a_bad_one_is_logged_and_ignored_and_a_second_daemon_is_r
 ) -> None:
     with Simulator(plan="enterprise", customer_id=CUSTOMER_ID, customer_secret=SECRET) as sim:
         config = small_config(sim.base_url, tmp_path / "state")
+        _equal_weights(config)
         path = _write(tmp_path / "agora.yml", config)
         port, log = free_port(), tmp_path / "exporter.log"
         with exporter(path, port, log) as process:

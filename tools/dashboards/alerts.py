@@ -13,8 +13,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from exporter.catalog.alerts import QUALITY_ALERTS, ShippedAlert
 from exporter.catalog.own import (
     API_REQUESTS,
+    CONSOLE_FORWARD_FAILURES,
     NEWEST_WINDOW_TIMESTAMP,
     POLL_INTERVAL,
     QUOTA_LIMIT,
@@ -106,33 +108,27 @@ def _alert(
 
 # -- quality ------------------------------------------------------------------------------
 
-# API name, the alert's name part, what the rate measures (project, channel), as words.
-QUALITY: tuple[tuple[str, str, str, str], ...] = (
-    (
-        "audioFreezeRate",
-        "AudioFreezeRateHigh",
+# What each rate measures (project, channel), as words. The alerts themselves (names,
+# families, ``for``) are exporter.catalog.alerts.QUALITY_ALERTS: `agora-exporter plan`
+# prints their latency from the same table.
+QUALITY_WORDS: dict[str, tuple[str, str]] = {
+    "audioFreezeRate": (
         "audio time in {where} froze (stalls over 200 ms)",
         "audio time in {where} froze",
     ),
-    (
-        "videoFreezeRate",
-        "VideoFreezeRateHigh",
+    "videoFreezeRate": (
         "video time in {where} froze (stalls over 600 ms)",
         "video time in {where} froze",
     ),
-    (
-        "joinSuccessIn5sRate",
-        "JoinSuccessIn5sLow",
+    "joinSuccessIn5sRate": (
         "join attempts in {where} succeeded within 5 s",
         "join attempts to {where} succeeded within 5 s",
     ),
-    (
-        "networkDelay",
-        "NetworkDelayHigh",
+    "networkDelay": (
         "audio and video time in {where} had end-to-end delay over 400 ms",
         "audio and video time in {where} had end-to-end delay over 400 ms",
     ),
-)
+}
 
 _SUMMARIES = {
     "audioFreezeRate": ("Agora audio freeze rate", "Audio freeze rate of an Agora channel"),
@@ -150,11 +146,12 @@ def _quality_summary(config: Config, metric: str, channel: bool) -> str:
     return f"{_SUMMARIES[metric][channel]} is above {limit} %."
 
 
-def _quality_alert(config: Config, metric: str, name: str, what: str, scope: Scope) -> Rule:
+def _quality_alert(config: Config, alert: ShippedAlert) -> Rule:
+    metric, scope = alert.metric, alert.scope
     band = config.bands()[metric]
     channel = scope == Scope.CHANNEL
-    family = REALTIME_METRICS[metric].family(scope)
-    expr = f"{family}{{{config.job_selector}}} {band.comparison()}"
+    what = QUALITY_WORDS[metric][channel]
+    expr = f"{alert.family}{{{config.job_selector}}} {band.comparison()}"
     where = "app {{ $labels.appid }}"
     if channel:
         users = REALTIME_METRICS["userCount"].family(Scope.CHANNEL)
@@ -172,10 +169,9 @@ def _quality_alert(config: Config, metric: str, name: str, what: str, scope: Sco
         f"shown; {side} {_percent(band.limit)} % for {spoken(config.quality_for)}. {REPLAYED}"
     )
     labels = {"severity": "info" if channel else "warning", "scope": str(scope), "metric": metric}
-    prefix = "AgoraChannel" if channel else "Agora"
     return _alert(
         config,
-        prefix + name,
+        alert.name,
         expr,
         config.quality_for,
         labels,
@@ -185,12 +181,7 @@ def _quality_alert(config: Config, metric: str, name: str, what: str, scope: Sco
 
 
 def quality_rules(config: Config) -> list[Rule]:
-    rules = []
-    for scope in (Scope.PROJECT, Scope.CHANNEL):
-        for metric, name, project_what, channel_what in QUALITY:
-            what = channel_what if scope == Scope.CHANNEL else project_what
-            rules.append(_quality_alert(config, metric, name, what, scope))
-    return rules
+    return [_quality_alert(config, alert) for alert in QUALITY_ALERTS]
 
 
 # -- exporter health ----------------------------------------------------------------------
@@ -301,6 +292,23 @@ def _windows_missed(config: Config) -> Rule:
     )
 
 
+def _console_not_forwarded(config: Config) -> Rule:
+    failures = CONSOLE_FORWARD_FAILURES.name
+    return _alert(
+        config,
+        "AgoraConsoleAlertsNotForwarded",
+        "sum by (job, instance, alertmanager) (\n"
+        f"  increase({failures}{{{config.job_selector}}}[5m])\n"
+        ") > 0\n",
+        "10m",
+        {"severity": "warning"},
+        "Agora Console alerts are not reaching an Alertmanager.",
+        "{{ $labels.instance }} has failed to post Agora Console alerts to "
+        "{{ $labels.alertmanager }} for 10 minutes: they wait in its queue and go out "
+        "once that Alertmanager takes them, but nobody is notified of them meanwhile.",
+    )
+
+
 def health_rules(config: Config) -> list[Rule]:
     """Recording rules first: rules of a group run in order, so the alerts read them fresh."""
     return [
@@ -311,6 +319,7 @@ def health_rules(config: Config) -> list[Rule]:
         _quota(config),
         _stale(config),
         _windows_missed(config),
+        _console_not_forwarded(config),
     ]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from exporter.catalog.alerts import QUALITY_FOR
 from tools.dashboards.grafana import Band
 
 DEFAULT_JOB_SELECTOR = 'job="agora-exporter"'
@@ -45,7 +46,7 @@ class Config:
     """The network delay rate is healthy up to this."""
     channel_min_users: int = 3
     """Channel alerts skip channels with fewer users: their rates swing wildly."""
-    quality_for: str = "5m"
+    quality_for: str = QUALITY_FOR
     """How long a quality rate stays beyond its band before its alert fires."""
     quota_ratio: float = 0.95
     """The share of a daily budget spent in 24 h above which the quota alert fires."""
