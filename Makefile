@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test system-deps lint typecheck pytest docs bench bench-load clean
+.PHONY: demo test system-deps lint typecheck pytest docs bench bench-soak bench-load clean
 .PHONY: dashboards rules
 
 $(STAMP): pyproject.toml
@@ -53,6 +53,10 @@ rules:
 # Needs Debian's wrk and nginx (apt-get install -y wrk nginx-light); make test does not.
 bench: $(STAMP)
 	$(BIN)/python -m bench.scale
+
+# A week in simulated time against the simulator: memory, state file, quota, refusals (~11 min).
+bench-soak: $(STAMP)
+	$(BIN)/python -m bench.soak --days 7
 
 # 200 scrapers on /metrics for 60 s while polls run, plain HTTP then TLS + basic auth.
 bench-load: $(STAMP)
