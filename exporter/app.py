@@ -18,6 +18,7 @@ from exporter.agora import ALL_OUTCOMES, RequestRecord
 from exporter.agora.limits import Endpoint
 from exporter.calls.fetch import CallFetcher
 from exporter.calls.inspector import CallInspector
+from exporter.console import ConsoleBridge
 from exporter.insight.passes import InsightPasses
 from exporter.insight.poller import InsightPoller
 from exporter.quota.context import PollContext, agora_client
@@ -32,8 +33,8 @@ from exporter.serving.server import MetricsServer, Routes
 from exporter.serving.tuning import tune_for_serving
 from exporter.serving.web.config import WebConfigWatcher
 from exporter.settings import ConfigError, Settings
-from exporter.store import StateDirError, Store
-from exporter.store.lock import StateDirLock
+from exporter.store import StartOver, StateDirError, Store
+from exporter.store.lock import StateDirLock, open_state
 from exporter.timing.clock import Clock, system_clock
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class App:
     def start(self) -> None:
         tune_for_serving()  # process-wide, before the threads start; see its docstring
         self.server.start()
+        self.source.console.start()
         self.scheduler.start()
         self.exposition.start()
         log.info(
@@ -105,6 +107,7 @@ class App:
         self.scheduler.stop(wait=True)
         self.exposition.stop()
         self.server.stop()
+        self.source.console.stop()
         self.context.client.close()
         try:
             self.store.close()
@@ -132,9 +135,10 @@ class App:
                 self.insight.clear_pauses()
         self.context.set_limits({b: bp.limits for b, bp in plan.budgets.items()})
         self.store.keep_in_memory(plan.memory_s)  # a longer lag reads older windows back
-        self.scheduler.replan(plan)
+        plan = self.scheduler.replan(plan)  # groups without users stay paused
         self.settings = settings
         self.source.plan, self.source.exposition = plan, settings.exposition
+        self.source.console.reload(settings)  # an error is logged; the old alerts config stays
 
     def reload_all(self) -> None:
         """Re-read the web config file and the configuration; raises ReloadError."""
@@ -188,18 +192,22 @@ def build_app(
     sleep: Sleep | None = None,
     web: WebConfigWatcher | None = None,
     reload_settings: Callable[[], Settings] | None = None,
+    enable_lifecycle: bool = False,
+    reset_state: bool = False,
 ) -> App:
     """Build every stage; raises InfeasiblePlanError before anything is sent.
 
     Takes the state_dir lock (StateDirError if another exporter holds it);
     ``App.stop`` releases it. ``sleep`` replaces the real waits of the
     pollers (tests), ``web`` is the web config (TLS, basic auth) and
-    ``reload_settings`` re-reads the configuration on SIGHUP or /-/reload.
+    ``reload_settings`` re-reads the configuration on SIGHUP or /-/reload (if ``enable_lifecycle``).
+    ``reset_state`` (``--state.reset``) starts over a lost state database.
     """
     plan = make_plan(settings)
     if not plan.feasible:
         raise InfeasiblePlanError("\n".join(plan.problems))
-    lock, store = _open_state(settings, plan, clock)
+    over = StartOver({b.value: p.limits for b, p in plan.budgets.items()}) if reset_state else None
+    lock, store = open_state(settings.state_dir, plan.memory_s, clock=clock, start_over=over)
     context = _poll_context(settings, plan, store, clock=clock, transport=transport, sleep=sleep)
     poller = Poller(context)
     source = _scrape_source(settings, plan, context)
@@ -211,6 +219,7 @@ def build_app(
         on_round=source.first_round_done.set,
         insight=source.insight,
         calls=source.calls,
+        on_plan=source.adopt_plan,  # a product type or channel paused or resumed
     )
     exposition = Exposition(source.collector_input)
     routes = Routes(
@@ -218,7 +227,7 @@ def build_app(
         status_page=source.status_page,
         status_json=source.status_json,
         is_ready=source.is_ready,
-        reload=lambda: app.reload_all(),  # bound once ``app`` exists, before the server starts
+        reload=(lambda: app.reload_all()) if enable_lifecycle else None,  # ``app``: bound below
     )
     server = MetricsServer(routes, host=host, port=port, web=web)
     app = App(
@@ -233,16 +242,6 @@ def build_app(
         reload_settings=reload_settings,
     )
     return app
-
-
-def _open_state(settings: Settings, plan: PollPlan, clock: Clock) -> tuple[StateDirLock, Store]:
-    """Lock ``state_dir`` for this process, then open the store in it."""
-    lock = StateDirLock(settings.state_dir).acquire()
-    try:
-        return lock, Store(settings.state_dir, clock=clock, memory_s=plan.memory_s)
-    except BaseException:
-        lock.release()
-        raise
 
 
 def _scrape_source(settings: Settings, plan: PollPlan, context: PollContext) -> ScrapeSource:
@@ -262,6 +261,7 @@ def _scrape_source(settings: Settings, plan: PollPlan, context: PollContext) -> 
             plan=plan.calls,
             clock=clock,
         ),
+        console=ConsoleBridge(settings),  # Agora Console alerts, off unless alerts.enabled
     )
 
 

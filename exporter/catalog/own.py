@@ -63,7 +63,13 @@ POLL_INTERVAL = SelfMetric(
     "agora_exporter_poll_interval_seconds",
     "gauge",
     ("budget",),
-    "Planned interval between two polls of one series, per budget.",
+    "Longest planned interval between two polls of a series, per budget.",
+)
+SERIES_PAUSED = SelfMetric(
+    "agora_exporter_series_paused",
+    "gauge",
+    ("budget",),
+    "Real-time series paused while their product type or channel has no users, per budget.",
 )
 DAILY_TIMESTAMP = SelfMetric(
     "agora_daily_timestamp_seconds",
@@ -91,6 +97,67 @@ BUILD_INFO = SelfMetric(
     "Always 1; labels carry the exporter's version, the git commit it was built from "
     "(unknown when not known) and the Python version.",
 )
+
+# Agora Console alert callbacks (the alerts section, opt-in; exporter/console/).
+CONSOLE_ACCEPTED = SelfMetric(
+    "agora_exporter_console_alerts_accepted_total",
+    "counter",
+    ("kind",),
+    "Console alert callbacks stored, by kind (metric or event).",
+)
+CONSOLE_DUPLICATES = SelfMetric(
+    "agora_exporter_console_alerts_duplicates_total",
+    "counter",
+    (),
+    "Console alert callbacks dropped as Agora's resends.",
+)
+CONSOLE_REJECTED = SelfMetric(
+    "agora_exporter_console_alerts_rejected_total",
+    "counter",
+    ("reason",),
+    "Console alert requests refused, by reason.",
+)
+CONSOLE_FORWARDED = SelfMetric(
+    "agora_exporter_console_alerts_forwarded_total",
+    "counter",
+    ("alertmanager",),
+    "Console alerts an Alertmanager took (re-sends too).",
+)
+CONSOLE_FORWARD_FAILURES = SelfMetric(
+    "agora_exporter_console_alerts_forward_failures_total",
+    "counter",
+    ("alertmanager",),
+    "Failed posts of Console alerts to an Alertmanager.",
+)
+CONSOLE_QUEUE_DEPTH = SelfMetric(
+    "agora_exporter_console_alerts_queue_depth",
+    "gauge",
+    (),
+    "Console alerts not yet delivered, once per Alertmanager.",
+)
+CONSOLE_ACTIVE = SelfMetric(
+    "agora_exporter_console_alerts_active",
+    "gauge",
+    (),
+    "Console alerts within their hold, re-sent every minute.",
+)
+CONSOLE_LAST_ALERT = SelfMetric(
+    "agora_exporter_console_alerts_last_alert_timestamp_seconds",
+    "gauge",
+    ("project",),
+    "Arrival of each project's newest Console alert (100 projects at most).",
+)
+CONSOLE_METRICS: tuple[SelfMetric, ...] = (
+    CONSOLE_ACCEPTED,
+    CONSOLE_DUPLICATES,
+    CONSOLE_REJECTED,
+    CONSOLE_FORWARDED,
+    CONSOLE_FORWARD_FAILURES,
+    CONSOLE_QUEUE_DEPTH,
+    CONSOLE_ACTIVE,
+    CONSOLE_LAST_ALERT,
+)
+"""Shown only while the alerts section is enabled."""
 
 # The process section: prometheus_client's ProcessCollector (reading /proc, so Linux
 # only) and PlatformCollector, with their own names and HELP texts.
@@ -145,7 +212,9 @@ SELF_METRICS: tuple[SelfMetric, ...] = (
     QUOTA_LIMIT,
     QUOTA_USED,
     POLL_INTERVAL,
+    SERIES_PAUSED,
     WINDOWS_MISSED,
     BUILD_INFO,
+    *CONSOLE_METRICS,
     *PROCESS_METRICS,
 )

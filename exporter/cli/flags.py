@@ -99,6 +99,26 @@ WEB_CONFIG = Flag(
     metavar="PATH",
     path=True,
 )
+LIFECYCLE = Flag(
+    "--web.enable-lifecycle",
+    "enable_lifecycle",
+    "serve POST /-/reload (re-read the configuration, like SIGHUP; without it a 404); "
+    "behind the web config's basic auth when it sets users",
+    "off",
+    False,
+    switch=True,
+)
+STATE_RESET = Flag(
+    "--state.reset",
+    "state_reset",
+    "start over when the state database is missing, empty or unreadable although one was "
+    "created in state_dir (without it: exit code 2); what is left is moved aside and the "
+    "new ledger counts the last 24 h of every budget as used, so requests ramp up at the "
+    "daily limit spread over a day; a sound database is kept as it is",
+    "off",
+    False,
+    switch=True,
+)
 DEMO = Flag(
     "--demo",
     "demo",
@@ -159,7 +179,7 @@ COMMANDS = (
         "--config.file=agora.yml serves. It refuses to start (exit code 2) on an invalid "
         "configuration, a web config it cannot enforce or a plan that cannot poll every "
         "series without gaps.",
-        (CONFIG, LISTEN, WEB_CONFIG, LOG_LEVEL, LOG_FORMAT, DEMO),
+        (CONFIG, LISTEN, WEB_CONFIG, LIFECYCLE, STATE_RESET, LOG_LEVEL, LOG_FORMAT, DEMO),
     ),
     Command(
         "plan",

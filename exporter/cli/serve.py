@@ -18,7 +18,7 @@ from types import FrameType
 from typing import Any
 
 from exporter.app import App, ReloadError, build_app
-from exporter.cli.demo import start_demo
+from exporter.cli.demo import Demo, start_demo
 from exporter.serving.server import parse_listen_address
 from exporter.serving.web.config import WebConfigWatcher
 from exporter.settings import Settings, load_settings
@@ -64,8 +64,10 @@ def run(args: argparse.Namespace) -> int:
         )
     with ExitStack() as stack:
         overrides: dict[str, Any] | None = None
+        demo: Demo | None = None
         if args.demo:
-            overrides = start_demo(stack)
+            demo = start_demo(stack)
+            overrides = demo.overrides
             log.info(
                 "demo mode: a simulated Agora API answers",
                 extra={"base_url": overrides["agora"]["base_url"]},
@@ -80,7 +82,11 @@ def run(args: argparse.Namespace) -> int:
             port=checked.port,
             web=checked.web,
             reload_settings=load,
+            enable_lifecycle=args.enable_lifecycle,
+            reset_state=args.state_reset,
         )
+        if demo is not None:
+            demo.connect(app)  # Console alerts from the simulator, with alerts.enabled
         run_until_signal(app)
     return EXIT_OK
 

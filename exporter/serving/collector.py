@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -46,6 +47,7 @@ from exporter.catalog.own import (
     POLL_INTERVAL,
     QUOTA_LIMIT,
     QUOTA_USED,
+    SERIES_PAUSED,
     UP,
     WINDOW_TIMESTAMP,
     WINDOWS_MISSED,
@@ -55,7 +57,15 @@ from exporter.insight.view import EMPTY_INSIGHT, InsightState
 from exporter.quota.request_stats import DURATION_BUCKETS, StatsSnapshot
 from exporter.quota.rules import periods
 from exporter.realtime.series import Series
-from exporter.realtime.view import Mode, Shown, WindowSource, newest_windows, shown_windows
+from exporter.realtime.view import (
+    Mode,
+    SeriesTiming,
+    Shown,
+    WindowSource,
+    newest_windows,
+    shown_windows,
+)
+from exporter.serving.console_view import EMPTY_CONSOLE, ConsoleAlertState, console_alert_families
 from exporter.serving.runtime import LIVE_PROCESS, REVISION, ProcessSource
 
 
@@ -65,8 +75,11 @@ class BudgetState:
 
     limits: Limits
     interval_s: int
+    """Its series' longest interval, and its replay lag (each series' own: ``timing``)."""
     lag_s: float
     used: Mapping[str, int]
+    paused: int | None = None
+    """Its series paused for want of users (None: it has no real-time series)."""
 
 
 @dataclass(frozen=True)
@@ -85,8 +98,18 @@ class CollectorInput:
     """Data Insights series and the newest published point of each (empty: disabled)."""
     calls: CallState = EMPTY_CALLS
     """Call Inspector: inspected calls and their newest samples (empty: disabled)."""
+    console: ConsoleAlertState = EMPTY_CONSOLE  # the Console alert bridge (off: no families)
     process: ProcessSource = LIVE_PROCESS
     """The process section's source (``runtime.NO_PROCESS``: none, and no I/O)."""
+    timing: Mapping[str, SeriesTiming] = field(default_factory=lambda: MappingProxyType({}))
+    """Each series' own poll interval and replay lag, by key (missing: its budget's)."""
+    paused: Sequence[Series] = ()
+    """Configured series paused for want of users: not in ``series``, absent from /metrics."""
+
+    def lag_of(self, series: Series) -> float:
+        """How far behind real time replay shows ``series``."""
+        found = self.timing.get(series.key)
+        return self.budgets[series.budget].lag_s if found is None else found.lag_s
 
 
 def _label_values(shown: Shown) -> list[str]:
@@ -119,7 +142,7 @@ def _realtime_families(data: CollectorInput) -> Iterator[Metric]:
         WINDOW_TIMESTAMP.help,
         labels=list(WINDOW_TIMESTAMP.labels),
     )
-    lag = {budget: state.lag_s for budget, state in data.budgets.items()}
+    lag = data.lag_of
     for shown in shown_windows(data.series, data.windows, now=data.now, mode=data.mode, lag_s=lag):
         stamp = float(shown.window_ts) if data.timestamps else None
         families[shown.series.family].add_metric(_label_values(shown), shown.value, stamp)
@@ -200,12 +223,17 @@ def _quota_families(data: CollectorInput) -> Iterator[Metric]:
         POLL_INTERVAL.help,
         labels=list(POLL_INTERVAL.labels),
     )
+    paused = GaugeMetricFamily(
+        SERIES_PAUSED.name, SERIES_PAUSED.help, labels=list(SERIES_PAUSED.labels)
+    )
     for budget, state in sorted(data.budgets.items()):
         for period, _, cap in periods(state.limits):
             limit.add_metric([budget.value, period], float(cap))
             used.add_metric([budget.value, period], float(state.used.get(period, 0)))
         interval.add_metric([budget.value], float(state.interval_s))
-    yield from (limit, used, interval)
+        if state.paused is not None:
+            paused.add_metric([budget.value], float(state.paused))
+    yield from (limit, used, interval, paused)
     missed = CounterMetricFamily("agora_exporter_windows_missed", WINDOWS_MISSED.help, labels=[])
     missed.add_metric([], float(data.windows_missed_total))
     yield missed
@@ -234,9 +262,10 @@ def calls_families(data: CollectorInput) -> Iterator[Metric]:
 
 
 def own_families(data: CollectorInput) -> Iterator[Metric]:
-    """The exporter's own families: requests, durations, up, quota, build."""
+    """The exporter's own families: requests, durations, up, quota, build, console alerts."""
     yield from _request_families(data.stats)
     yield from _quota_families(data)
+    yield from console_alert_families(data.console)
 
 
 def process_families(data: CollectorInput) -> Iterator[Metric]:

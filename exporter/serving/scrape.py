@@ -23,6 +23,7 @@ from exporter.quota.rules import periods, used_since
 from exporter.realtime.view import Mode
 from exporter.scheduling.planner import PollPlan
 from exporter.serving.collector import BudgetState, CollectorInput
+from exporter.serving.console_view import NO_CONSOLE, ConsoleRunner
 from exporter.serving.status_json import json_limit, render_status_json
 from exporter.serving.status_page import render_status
 from exporter.settings import ExpositionSettings
@@ -43,13 +44,16 @@ class ScrapeSource:
     calls: CallInspector | None = None
     first_round_done: threading.Event = field(default_factory=threading.Event)
     """Set by the scheduler once every series was polled once."""
+    console: ConsoleRunner = NO_CONSOLE
+    """The Agora Console alert bridge (``exporter.console.ConsoleBridge``)."""
 
     def collector_input(self) -> CollectorInput:
         now = self.clock()
         snapshot = self.store.snapshot()
+        plan = self.plan  # one plan for the whole scrape: a traffic change may swap it
         return CollectorInput(
             now=now,
-            series=self.plan.series,
+            series=plan.active,
             budgets=self._budgets(now),
             windows=snapshot,
             windows_missed_total=snapshot.windows_missed_total,
@@ -58,11 +62,15 @@ class ScrapeSource:
             timestamps=self.exposition.timestamps,
             insight=self.insight.state() if self.insight is not None else EMPTY_INSIGHT,
             calls=self.calls.state() if self.calls is not None else EMPTY_CALLS,
+            console=self.console.state(),
+            timing=plan.timing,
+            paused=plan.paused_series,
         )
 
     def _budgets(self, now: float) -> dict[Budget, BudgetState]:
         """Limits, interval, lag and use of every budget the plan polls."""
         budgets: dict[Budget, BudgetState] = {}
+        paused = self.plan.paused_by_budget
         for budget, budget_plan in self.plan.budgets.items():
             if budget_plan.series == 0:
                 continue
@@ -76,8 +84,13 @@ class ScrapeSource:
                 interval_s=budget_plan.interval_s,
                 lag_s=budget_plan.replay_lag_s,
                 used=used,
+                paused=paused.get(budget),
             )
         return budgets
+
+    def adopt_plan(self, plan: PollPlan) -> None:
+        """Show ``plan`` from the next scrape on (the scheduler paused or resumed series)."""
+        self.plan = plan
 
     def is_ready(self) -> bool:
         """Ready once the store has data or the first poll round has finished."""

@@ -60,16 +60,20 @@ def _budget_rows(data: CollectorInput) -> list[list[str]]:
     return rows
 
 
-def _series_cells(row: SeriesRow, now: float) -> list[str]:
+def _series_cells(row: SeriesRow, data: CollectorInput) -> list[str]:
     status = row.status
-    age = "-" if row.newest_ts is None else f"{now - row.newest_ts:.0f} s"
+    age = "-" if row.newest_ts is None else f"{data.now - row.newest_ts:.0f} s"
     if status is None:
         polled, outcome = "not yet", "-"
     else:
         polled, outcome = _when(status.last_poll_at), status.last_outcome or "-"
     error = "" if status is None or status.last_error is None else status.last_error
+    timing = data.timing.get(row.series.key)
+    every = "" if timing is None else f" (every {timing.interval_s} s, lag {timing.lag_s} s)"
+    if row.paused:
+        outcome, every = "PAUSED: no users", " (paused)"
     return [
-        row.series.describe(),
+        row.series.describe() + every,
         "" if row.uid is None else str(row.uid),
         _when(row.newest_ts),
         age,
@@ -92,9 +96,17 @@ def _freshness_parts(data: CollectorInput) -> list[str]:
         )
     else:
         note = f"<p>All {total:,} rows, failing first, then the stalest.</p>"
-    headers = ["series", "uid", "newest window", "age", "last poll", "outcome", "error"]
-    cells = [_series_cells(row, data.now) for row in rows]
-    return ["<h2>Freshness</h2>", note, _table(headers, cells)]
+    headers = ["series (poll interval, replay lag)", "uid", "newest window", "age", "last poll"]
+    headers += ["outcome", "error"]
+    cells = [_series_cells(row, data) for row in rows]
+    paused = ""
+    if data.paused:
+        paused = (
+            f"<p><b>{len(data.paused):,} series paused</b>: their product type or channel "
+            "had no users for the API's whole horizon; they are absent from /metrics and "
+            "resume within one poll of its userCount once users are back.</p>"
+        )
+    return ["<h2>Freshness</h2>", note, paused, _table(headers, cells)]
 
 
 def _insight_parts(data: CollectorInput) -> list[str]:

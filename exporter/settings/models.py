@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from exporter.agora.limits import Plan
 from exporter.catalog.realtime import PRODUCT_TYPES, QUALITY_METRICS, USAGE_METRICS
+from exporter.settings.alerts import AlertsSettings
 from exporter.settings.base import ENV_DELIMITER, ENV_PREFIX
 from exporter.settings.context import LOAD, _Load
 from exporter.settings.environment import EnvSource
@@ -26,8 +27,11 @@ from exporter.settings.fields import (
     PositiveCount,
     ProductType,
     QualityMetric,
+    RealtimeMetricKey,
+    ScopeKey,
     Uid,
     UsageMetric,
+    Weight,
     _appid,
     _base_url,
     _cname,
@@ -36,6 +40,7 @@ from exporter.settings.fields import (
     _plan,
     _split_commas,
 )
+from exporter.settings.insight import InsightSettings as InsightSettings  # re-exported
 from exporter.settings.secretsdir import SecretsDirSource
 from exporter.settings.yamlfile import YamlFileSource
 
@@ -109,6 +114,21 @@ class ChannelSettings(_Section):
     )
 
 
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "audioFreezeRate": 100.0,
+    "videoFreezeRate": 100.0,
+    "joinSuccessIn5sRate": 1.0,
+    "networkDelay": 1.0,
+    "joinSuccessRate": 0.0,
+    "userCount": 0.0,
+    "channelCount": 0.0,
+}
+"""How much each metric's freshness is worth: the alerting rates first (freeze,
+then join within 5 s and network delay); 0 polls as seldom as gap-free allows."""
+DEFAULT_SCOPE_WEIGHTS: dict[str, float] = {"project": 1.0, "channel": 0.0, "user": 0.0}
+"""Multiplies the metric's weight: the alerts read the project scope."""
+
+
 class RealtimeSettings(_Section):
     usage: Annotated[list[UsageMetric], BeforeValidator(_split_commas)] = Field(
         default_factory=lambda: list(USAGE_METRICS),
@@ -121,12 +141,42 @@ class RealtimeSettings(_Section):
     channels: list[ChannelSettings] = Field(
         default_factory=list, description="channels polled per channel (and per user)"
     )
+    weights: dict[RealtimeMetricKey, Weight] = Field(
+        default_factory=lambda: dict(DEFAULT_WEIGHTS),
+        description="relative poll weight per real-time metric, a number >= 0 (0: as seldom "
+        "as gap-free allows); metrics left out keep their defaults: "
+        + ", ".join(f"{name} {weight:g}" for name, weight in DEFAULT_WEIGHTS.items()),
+    )
+    scope_weights: dict[ScopeKey, Weight] = Field(
+        default_factory=lambda: dict(DEFAULT_SCOPE_WEIGHTS),
+        description="factor on the metric weights per scope (project, channel, user), a "
+        "number >= 0; scopes left out keep their defaults: project 1, channel 0, user 0",
+    )
+    pause_idle: bool = Field(
+        True,
+        description="true or false (default true): pause the quality series of a product "
+        "type or channel whose userCount stayed 0 for the API's whole horizon",
+    )
 
     @field_validator("usage", "quality")
     @classmethod
     def _unique_metrics(cls, value: list[str]) -> list[str]:
         _no_duplicates(value, "metric")
         return value
+
+    @field_validator("weights")
+    @classmethod
+    def _default_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        return {**DEFAULT_WEIGHTS, **value}
+
+    @field_validator("scope_weights")
+    @classmethod
+    def _default_scope_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        return {**DEFAULT_SCOPE_WEIGHTS, **value}
+
+    def weight(self, metric: str, scope: str) -> float:
+        """A series' weight: its metric's times its scope's."""
+        return self.weights[metric] * self.scope_weights[scope]
 
     @field_validator("channels")
     @classmethod
@@ -142,11 +192,6 @@ class RealtimeSettings(_Section):
                 )
             seen[channel.cname] = index
         return value
-
-
-class InsightSettings(_Section):
-    enabled: bool = Field(True, description="true or false (default true)")
-    hourly_quality: bool = Field(False, description="true or false (default false)")
 
 
 class CallsSettings(_Section):
@@ -170,6 +215,7 @@ class AppSettings(_Section):
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     insight: InsightSettings = Field(default_factory=InsightSettings)
     calls: CallsSettings = Field(default_factory=CallsSettings)
+    project: str | None = Field(None, description="the project's name in Agora Console")
 
     @field_validator("product_types")
     @classmethod
@@ -204,6 +250,7 @@ class Settings(BaseSettings):
     apps: list[AppSettings] = Field(
         description="at least one app: apps: [{appid: <32 hex characters>}]",
     )
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
 
     _ignored_environment: tuple[str, ...] = PrivateAttr(default=())
 

@@ -26,6 +26,7 @@ ORDER = (
     "calls",
     "scheduling",
     "serving",
+    "console",
     "backfill",
     "app",
     "cli",

@@ -586,7 +586,7 @@ def test_a_missing_secrets_directory_is_an_error(tmp_path: Path) -> None:
         pytest.param(
             {("exporter",): {"port": 1}},
             "exporter",
-            "Valid keys here: agora, apps, exposition, secrets_dir, state_dir",
+            "Valid keys here: agora, alerts, apps, exposition, secrets_dir, state_dir",
             id="an unknown section lists the sections",
         ),
     ],

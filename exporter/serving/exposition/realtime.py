@@ -11,8 +11,11 @@ A block is rendered again when one of its series has another ``version`` than
 when it was rendered: the store never changes a value it handed out but
 replaces it, with a new version when something was fetched and the same one
 when it only let go of windows no scrape shows. Only the chunks holding a
-changed part are joined again. When the replay window moves
-on (or the mode, ``timestamps`` or the series do), every block is rendered again.
+changed part are joined again. When a replay window moves on (or the mode,
+``timestamps`` or the series do), every block is rendered again. Each series
+replays at the lag of its own poll interval; the section is keyed on the window
+each *lag group* shows, and lags are whole windows, so all groups move on at the
+same instants, once every 20 s, as one lag did.
 """
 
 from __future__ import annotations
@@ -57,26 +60,39 @@ def _dead() -> object:
     return _dead  # never identical to a real value
 
 
+_last_lags: tuple[object, tuple[float, ...]] = (None, ())
+
+
+def lag_groups(data: CollectorInput) -> tuple[float, ...]:
+    """The distinct replay lags of the section's series (a handful: one per interval).
+
+    Worked out once per plan: ``data.timing`` is the same mapping until the plan changes.
+    """
+    global _last_lags
+    timing, lags = _last_lags
+    if timing is not data.timing:
+        lags = tuple({one.lag_s for one in data.timing.values()})
+        _last_lags = (data.timing, lags)
+    return tuple(sorted({*lags, *(state.lag_s for state in data.budgets.values())}))
+
+
 def section_key(data: CollectorInput) -> tuple[object, ...]:
-    """What the real-time section reads besides the series and their windows."""
-    targets: tuple[tuple[str, int], ...] = ()
+    """What the real-time section reads besides the series and their windows: in
+    replay, the window each lag group shows now."""
+    targets: tuple[tuple[float, int], ...] = ()
     if data.mode is Mode.REPLAY:
-        found = (
-            (budget.value, replay_window(data.now, state.lag_s))
-            for budget, state in data.budgets.items()
-        )
-        targets = tuple(sorted(found))
+        targets = tuple((lag, replay_window(data.now, lag)) for lag in lag_groups(data))
     return (data.mode, data.timestamps, targets)
 
 
 def next_boundary(data: CollectorInput) -> float | None:
     """The next instant the section changes by itself: a replay window moving on (None: never)."""
-    if data.mode is not Mode.REPLAY or not data.budgets:
+    if data.mode is not Mode.REPLAY:
         return None
-    return min(
-        floor_window(data.now - state.lag_s) + WINDOW_S + state.lag_s
-        for state in data.budgets.values()
-    )
+    lags = lag_groups(data)
+    if not lags:
+        return None
+    return min(floor_window(data.now - lag) + WINDOW_S + lag for lag in lags)
 
 
 @dataclass
