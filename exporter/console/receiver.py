@@ -23,7 +23,6 @@ import ipaddress
 import json
 import logging
 import socket
-import socketserver
 import ssl
 import threading
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from exporter.console.queue import QueueError
 from exporter.console.stats import ConsoleStats
 from exporter.serving.web.auth import RateLimiter
 from exporter.serving.web.config import WebConfigWatcher
+from exporter.serving.web.sockets import bind_without_lookup, wrap_accepted
 
 log = logging.getLogger(__name__)
 
@@ -210,21 +210,11 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
-        """Bind without a reverse DNS lookup of the address (slow where DNS is)."""
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
+        bind_without_lookup(self)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, address = super().get_request()
-        context = self.web.current().ssl_context
-        if context is not None:
-            try:
-                sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-            except (OSError, ValueError):
-                sock.close()
-                raise OSError("TLS setup failed") from None
-        return sock, address
+        return wrap_accepted(sock, self.web), address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("a console alert connection failed", exc_info=True)

@@ -22,6 +22,7 @@ from typing import Any
 
 from exporter.serving.http_limits import HttpLimits, busy_response
 from exporter.serving.web.config import WebConfigWatcher
+from exporter.serving.web.sockets import bind_without_lookup, wrap_accepted
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +63,11 @@ class Server(ThreadingHTTPServer):
             return self._handling
 
     def server_bind(self) -> None:
-        """Bind without ``HTTPServer``'s reverse DNS lookup of the address, which
-        can stall a start for seconds where DNS is slow or missing."""
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
+        bind_without_lookup(self)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, address = super().get_request()
-        context = self.web.current().ssl_context
-        if context is not None:
-            try:
-                sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-            except (OSError, ValueError):
-                sock.close()
-                raise OSError("TLS setup failed") from None
+        sock = wrap_accepted(sock, self.web)
         with self._open_lock:
             self._open.add(sock)
         return sock, address
