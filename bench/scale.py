@@ -46,8 +46,8 @@ from bench.loadgen import INSTALL_HINT, Nginx, WrkResult, missing_tools, wrk
 from bench.processes import Memory, demo_seconds, exporter, get, simulators
 from bench.scale_report import PAUSE_MS, Report, Serving, markdown, verdicts
 from exporter.agora.limits import Budget
-from exporter.scheduling.jobs import first_runs
 from exporter.scheduling.planner import make_plan
+from exporter.scheduling.queue import first_runs
 from exporter.settings import load_settings
 from exporter.store.schema import DB_NAME
 

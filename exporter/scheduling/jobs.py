@@ -5,14 +5,12 @@ interval after each (:func:`next_slot`: overrun slots coalesce, polls never
 pile up); a put-off poll is retried at the time it named, before the slot. A
 series is never queued while it is polled. First polls (at start, or for a
 series whose interval a new plan changed) are due when the series' cursor
-says, so a restart keeps the stagger; series never fetched or overdue go at
-once, paced by the per-minute limit (:func:`first_runs`). A reload keeps every
-other slot: it spends no request.
+says, so a restart keeps the stagger; series never fetched or overdue are caught up
+at once, paced by the per-minute limit (:func:`first_runs`), their slots spread
+over their interval (:func:`regular_slots`). A reload keeps every other slot.
 
-Gates (``userCount`` series) feed a :class:`TrafficWatch`; when a product type
-or channel turns idle or busy the plan is redone (:meth:`PollPlan.with_idle`)
-and adopted at once, memory and /metrics included (``on_plan``). Insight
-passes, call cycles and pruning run on APScheduler (:mod:`.periodic`).
+Gates (``userCount`` series) feed a :class:`TrafficWatch`: a group turning idle or busy
+re-plans at once (``on_plan``). Insight, calls and pruning run in :mod:`.periodic`.
 """
 
 from __future__ import annotations
@@ -33,13 +31,13 @@ from exporter.realtime.series import Series
 from exporter.scheduling.periodic import PRUNE_EVERY_S, PeriodicJobs
 from exporter.scheduling.planner import PollPlan
 from exporter.scheduling.priorities import in_group
-from exporter.scheduling.queue import DueQueue, catch_up_delay, first_runs, next_due, next_slot
+from exporter.scheduling.queue import DueQueue, first_runs, next_due, next_slot, regular_slots
 from exporter.scheduling.timer import BudgetTimer
 from exporter.scheduling.traffic import TrafficWatch
 from exporter.store import Store
 from exporter.timing.clock import Clock, system_clock
 
-__all__ = ["PRUNE_EVERY_S", "PollScheduler", "catch_up_delay", "first_runs"]
+__all__ = ["PRUNE_EVERY_S", "PollScheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -180,10 +178,11 @@ class PollScheduler:
         resumed = set() if previous is None else previous.paused - plan.paused
         changed = [one for one in plan.active if self._needs_first_run(one, plan, previous)]
         # a resumed series goes at once; the others when their cursor says (overdue: at once)
-        stale = lambda one: one.key in resumed  # noqa: E731
-        runs = first_runs(changed, plan, now=self._clock(), is_stale=stale, due=self._cursor_due)
+        now, due = self._clock(), self._cursor_due
+        runs = first_runs(changed, plan, now=now, is_stale=lambda one: one.key in resumed, due=due)
+        slots = regular_slots(changed, plan, runs, now=now, caught_up=resumed.__contains__, due=due)
         for one in changed:
-            self._slots[one.key] = runs[one.key]
+            self._slots[one.key] = slots[one.key]
             if one.key not in self._running:
                 self._set_due(one, runs[one.key])
         self._pending_first &= active

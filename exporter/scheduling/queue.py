@@ -114,6 +114,44 @@ def first_runs(
     return runs
 
 
+def spread_slots(series: Sequence[Series], plan: PollPlan, *, now: float) -> dict[str, float]:
+    """Each series' regular slot, the series of one interval spread evenly over it.
+
+    A fresh start catches every series up within minutes; were their regular
+    slots to follow from that, series of one interval would stay bunched and
+    fall due together, beyond the per-minute limit, every interval after.
+    """
+    groups: dict[int, list[Series]] = {}
+    for one in series:
+        groups.setdefault(plan.timing_of(one).interval_s, []).append(one)
+    return {
+        one.key: now + phase * interval / len(members)
+        for interval, members in groups.items()
+        for phase, one in enumerate(members)
+    }
+
+
+def regular_slots(
+    series: Sequence[Series],
+    plan: PollPlan,
+    runs: dict[str, float],
+    *,
+    now: float,
+    caught_up: Callable[[str], bool],
+    due: Callable[[Series], float | None],
+) -> dict[str, float]:
+    """Each series' regular slot after its first run ``runs[key]``: a series caught up
+    at start (never polled, overdue, or ``caught_up``) takes a slot spread over its
+    interval, its catch-up an extra poll before it; the others run on from their first."""
+    spread = spread_slots(series, plan, now=now)
+    slots = {}
+    for one in series:
+        wanted = due(one)
+        catching_up = caught_up(one.key) or wanted is None or wanted <= now
+        slots[one.key] = max(runs[one.key], spread[one.key]) if catching_up else runs[one.key]
+    return slots
+
+
 def next_slot(slot: float, served: float, interval_s: int, now: float) -> float:
     """A series' next regular poll after one that was due at ``served``.
 

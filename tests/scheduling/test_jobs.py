@@ -89,15 +89,33 @@ def _next_runs(scheduler: PollScheduler) -> dict[str, Any]:
     return {job["id"]: job["next_run"] for job in scheduler.jobs()}
 
 
-def test_every_series_polls_at_once_then_on_its_own_interval(rig: Rig) -> None:
+def test_every_series_polls_at_once_then_at_its_spread_slot_then_on_its_own_interval(
+    rig: Rig,
+) -> None:
     rig.run_for(3 * 3600)
     for one in rig.plan.series:
         times = rig.poller.polls[one.key]
         interval = rig.plan.timing_of(one).interval_s
         assert times[0] - T0 <= 5, "a first poll at once (the next step)"
         gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-        assert gaps, one.describe()
-        assert all(interval <= gap < interval + 5 for gap in gaps), (one.describe(), gaps)
+        assert len(gaps) >= 2, one.describe()
+        assert gaps[0] < interval + 5, ("the catch-up, then the spread slot", one.describe(), gaps)
+        assert all(interval <= gap < interval + 5 for gap in gaps[1:]), (one.describe(), gaps)
+
+
+def test_series_of_one_interval_caught_up_at_start_spread_their_slots_over_it(
+    rig: Rig,
+) -> None:
+    rig.run_for(3 * 3600)
+    groups: dict[int, list[float]] = {}
+    for one in rig.plan.series:
+        groups.setdefault(rig.plan.timing_of(one).interval_s, []).append(
+            rig.poller.polls[one.key][1] - T0
+        )
+    for interval, seconds in groups.items():
+        phases = sorted(second % interval for second in seconds)
+        step = interval / len(phases)
+        assert all(abs(b - a - step) < 25 for a, b in itertools.pairwise(phases)), phases
 
 
 def test_a_poll_that_overruns_its_interval_is_followed_by_one_poll_not_a_pile(
