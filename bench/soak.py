@@ -17,7 +17,8 @@ what the simulator refused, and the store's count of windows missed. The
 bounds: memory and the file flat after the first day (within 10 %), the
 windows no more than the API's horizon (plus the store's slack and a prune
 interval) per series and uid, each day's requests per budget within the plan
-(the planned requests a day plus one round; insight: its daily limit, which
+(the planned requests a day plus one round, two for real-time, whose first day
+holds the start's catch-up; insight: its daily limit, which
 late days may spend), the ledger and the simulator agreeing, 0 refusals and
 0 windows missed.
 
@@ -115,8 +116,11 @@ def day_bound(budget: Budget, plan: PollPlan) -> int:
     budget_plan = plan.budgets[budget]
     if budget in INSIGHT_BUDGETS:  # late days are asked again within the daily limit
         return budget_plan.limits.per_day
-    one_round = budget_plan.series  # a day's edge may cut a round (or a cycle) in two
-    return min(budget_plan.limits.per_day, math.ceil(budget_plan.requests_per_day) + one_round)
+    # A day's edge may cut a round (or a cycle) in two; the first day also holds the
+    # start's catch-up, one extra poll of every real-time series before its spread slot.
+    rounds = 2 if budget is Budget.REALTIME else 1
+    extra = rounds * budget_plan.series
+    return min(budget_plan.limits.per_day, math.ceil(budget_plan.requests_per_day) + extra)
 
 
 def windows_bound(plan: PollPlan) -> int:
