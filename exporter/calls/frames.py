@@ -20,9 +20,10 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from exporter.agora import AgoraError, WindowProblem
+from exporter.agora import AgoraError
 from exporter.agora.limits import Limits
 from exporter.store.calls import TrackedCall
+from exporter.timing.windows import shrink_span
 
 HORIZON_MARGIN_S = 60
 """A frame starts this long after the oldest second the API serves."""
@@ -101,15 +102,8 @@ def shrink_frame(error: AgoraError, frame: Frame) -> Frame | None:
     (what lay before is out of reach anyway). Length: the older half is kept,
     so the cursors leave nothing out. Both kinds of frame must stay non-empty.
     """
-    problem = getattr(error, "problem", None)
-    start, end = frame.start, frame.end
-    if problem is WindowProblem.LATENCY:
-        end -= SHRINK_S
-    elif problem is WindowProblem.RANGE:
-        start += SHRINK_S
-    else:
-        end = start + (end - start) // 2
-    return Frame(start, end) if start < end else None
+    span = shrink_span(getattr(error, "problem", None), frame.start, frame.end, step=SHRINK_S)
+    return None if span is None else Frame(*span)
 
 
 def is_done(call: TrackedCall) -> bool:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from exporter.agora import AgoraError, RealtimeResult, WindowProblem
+from exporter.agora import AgoraError, RealtimeResult
 from exporter.agora.limits import Endpoint
 from exporter.quota.send import Request, Verdict, send
 from exporter.quota.series_poller import PollStatus, SeriesPoller
 from exporter.realtime.series import Series
 from exporter.store import StateDirError, WindowRow
-from exporter.timing.windows import WINDOW_S, QueryRange, query_range
+from exporter.timing.windows import WINDOW_S, QueryRange, query_range, shrink_span
 
 log = logging.getLogger(__name__)
 
@@ -166,14 +166,9 @@ class Poller(SeriesPoller):
 def shrink_range(error: AgoraError, wanted: QueryRange) -> QueryRange | None:
     """Shrink a range the API refused by one window on the side it complained of."""
     problem = getattr(error, "problem", None)
-    start, end = wanted.start, wanted.end
-    if problem is WindowProblem.LATENCY:
-        end -= WINDOW_S
-    elif problem is WindowProblem.RANGE:
-        start += WINDOW_S
-    else:
-        end = start + max(WINDOW_S, (end - start) // 2 // WINDOW_S * WINDOW_S)
-    if end <= start:
+    span = shrink_span(problem, wanted.start, wanted.end, step=WINDOW_S, unit=WINDOW_S)
+    if span is None:
         return None
+    start, end = span
     missed = wanted.missed_windows + (start - wanted.start) // WINDOW_S
     return QueryRange(start=start, end=end, missed_windows=missed)

@@ -83,3 +83,22 @@ def query_range(
 def replay_window(now: float, lag_s: float) -> int:
     """The window a replaying series shows at scrape time ``now``."""
     return floor_window(now - lag_s)
+
+
+def shrink_span(
+    problem: str | None, start: int, end: int, *, step: int, unit: int = 0
+) -> tuple[int, int] | None:
+    """``[start, end)`` after the API refused it; None when nothing is left.
+
+    ``problem`` is the refusal's kind: ``"latency"`` moves the end ``step`` back,
+    ``"range"`` the start ``step`` on; any other keeps the older half (in whole
+    ``unit``s and at least one, when ``unit`` is set).
+    """
+    if problem == "latency":
+        end -= step
+    elif problem == "range":
+        start += step
+    else:
+        half = (end - start) // 2
+        end = start + (max(unit, half // unit * unit) if unit else half)
+    return (start, end) if start < end else None

@@ -16,6 +16,7 @@ from exporter.timing.windows import (
     oldest_available_start,
     query_range,
     replay_window,
+    shrink_span,
 )
 
 T = 1_700_000_000  # a window boundary (a multiple of 20 s)
@@ -226,3 +227,20 @@ def test_replay_shows_a_window_the_previous_poll_fetched_until_the_next_poll() -
         assert found is not None
         for scrape in (poll, poll + 100, poll + interval - 0.01):
             assert replay_window(scrape, lag) + WINDOW_S <= found.end
+
+
+@pytest.mark.parametrize(
+    ("problem", "unit", "expected"),
+    [
+        pytest.param("latency", 0, (0, 80), id="a latency refusal moves the end one step back"),
+        pytest.param("range", 0, (20, 100), id="a range refusal moves the start one step on"),
+        pytest.param("length", 0, (0, 50), id="a length refusal keeps the older half"),
+        pytest.param("length", 20, (0, 40), id="in whole units when the span has a unit"),
+    ],
+)
+def test_shrink_span(problem: str, unit: int, expected: tuple[int, int]) -> None:
+    assert shrink_span(problem, 0, 100, step=20, unit=unit) == expected
+
+
+def test_a_span_shrunk_to_nothing_is_none() -> None:
+    assert shrink_span("latency", 0, 20, step=20) is None
