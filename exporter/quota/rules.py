@@ -12,6 +12,7 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 
 from exporter.agora.limits import DAY, MINUTE, Budget, Limits, Plan, limits_for, plans_with_access
 from exporter.timing.windows import WINDOW_S
@@ -84,7 +85,8 @@ class BudgetPlan:
     @property
     def requests_per_day(self) -> float:
         if self.intervals:
-            return sum(DAY / interval for interval in self.intervals)
+            # exact: 7 series every 420 s are 1,440 a day, not 1,440.0000000000002
+            return float(sum(Fraction(DAY, interval) for interval in self.intervals))
         return 0.0 if self.interval_s == 0 else self.series * DAY / self.interval_s
 
     @property

@@ -158,6 +158,12 @@ def test_plan_budget_for_the_worked_example() -> None:
     assert planned.max_series == 53
 
 
+def test_requests_a_day_of_per_series_intervals_are_exact_at_the_daily_limit() -> None:
+    # 86400 / 420 is not exact in binary: summed seven times it came to 1440.0000000000002
+    planned = replace(plan_budget(Budget.REALTIME, 7, ENTERPRISE, 0.0), intervals=(420,) * 7)
+    assert planned.requests_per_day == ENTERPRISE.per_day == 1440
+
+
 def test_plan_budget_with_no_series_is_feasible_and_idle() -> None:
     planned = plan_budget(
         Budget.INSIGHT_USAGE, 0, _limits(Plan.ENTERPRISE, Budget.INSIGHT_USAGE), 0.1
