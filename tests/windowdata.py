@@ -9,11 +9,17 @@ from dataclasses import dataclass, field
 @dataclass
 class FakeSeriesWindows:
     values: dict[int | None, dict[int, float]] = field(default_factory=dict)
+    fetched: int | None = None
+    """The newest window fetched (None: the newest with a value, as if every one had)."""
 
     @property
     def newest_ts(self) -> int | None:
         stamps = [ts for per_uid in self.values.values() for ts in per_uid]
         return max(stamps) if stamps else None
+
+    @property
+    def fetched_ts(self) -> int | None:
+        return self.newest_ts if self.fetched is None else self.fetched
 
     def value_at(self, ts: int, uid: int | None = None) -> float | None:
         return self.values.get(uid, {}).get(ts)

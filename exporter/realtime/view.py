@@ -31,6 +31,11 @@ class SeriesWindows(Protocol):
     @property
     def newest_ts(self) -> int | None: ...
 
+    @property
+    def fetched_ts(self) -> int | None:
+        """The newest window the API answered for, with users or without."""
+        ...
+
     def value_at(self, ts: int, uid: int | None = None) -> float | None: ...
 
     def newest(self, uid: int | None = None) -> tuple[int, float] | None: ...
@@ -65,7 +70,6 @@ class Shown:
     uid: int | None
     window_ts: int
     value: float
-    newest_ts: int
 
 
 def shown_windows(
@@ -87,20 +91,8 @@ def shown_windows(
             if newest is None:
                 continue
             if target is None:
-                yield Shown(one, uid, newest[0], newest[1], newest[0])
+                yield Shown(one, uid, newest[0], newest[1])
                 continue
             value = data.value_at(target, uid)
             if value is not None:
-                yield Shown(one, uid, target, value, newest[0])
-
-
-def newest_windows(series: Sequence[Series], windows: WindowSource) -> Iterator[Shown]:
-    """The newest window fetched for each series and uid, whatever the mode."""
-    for one in series:
-        data = windows.get(one.key)
-        if data is None:
-            continue
-        for uid in one.uids or (None,):
-            newest = data.newest(uid)
-            if newest is not None:
-                yield Shown(one, uid, newest[0], newest[1], newest[0])
+                yield Shown(one, uid, target, value)

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator, KeysView, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+from exporter.timing.windows import WINDOW_S
+
 MAX_UID = 2**63 - 1
 """The largest uid SQLite's INTEGER holds; Agora's uids are far below it."""
 
@@ -118,6 +120,7 @@ class SeriesData:
     """Every window stored for one series, as one immutable value."""
 
     newest_ts: int | None
+    """The newest window stored with a value (for any uid)."""
     values: Mapping[int | None, Mapping[int, float]]
     version: object = field(default_factory=object, repr=False)
     """The same object while what a scrape can show of the series stays the same.
@@ -125,6 +128,17 @@ class SeriesData:
     Anything upserted makes a new one; :meth:`since` keeps it while every uid
     keeps its newest window (its callers only cut windows no scrape shows).
     """
+
+    fetched_ts: int | None = None
+    """The newest window the API has answered for (the cursor's window before), with a
+    value or without one: a window without users is fetched too. None: never polled."""
+
+    def fetched_up_to(self, cursor: int) -> SeriesData:
+        """This series with its cursor at ``cursor`` (a new version when it moved on)."""
+        fetched = cursor - WINDOW_S
+        if fetched == self.fetched_ts:
+            return self
+        return replace(self, fetched_ts=fetched, version=object())
 
     def value_at(self, ts: int, uid: int | None = None) -> float | None:
         windows = self.values.get(uid)
@@ -159,7 +173,7 @@ class SeriesData:
         values = dict(self._windows())
         for uid, newer in by_uid.items():
             values[uid] = values.get(uid, EMPTY_WINDOWS).merged(newer)
-        return SeriesData.of(values)
+        return replace(SeriesData.of(values), fetched_ts=self.fetched_ts)
 
     def since(self, oldest: int, *, keep_newest: bool = False) -> SeriesData:
         """A copy without windows starting before ``oldest`` (self when none are).
@@ -171,7 +185,7 @@ class SeriesData:
         kept = {uid: one.since(oldest, keep_newest=keep_newest) for uid, one in windows.items()}
         if all(kept[uid] is one for uid, one in windows.items()):
             return self
-        trimmed = SeriesData.of(kept)
+        trimmed = replace(SeriesData.of(kept), fetched_ts=self.fetched_ts)
         if trimmed.values.keys() == self.values.keys():  # every uid's newest is still there
             return replace(trimmed, version=self.version)
         return trimmed

@@ -137,6 +137,8 @@ class Store(Connection):
                 self._cursors[key] = cursor
         self.ledger.load(conn, self._clock())
         self._series.update(read_windows(conn, keys, oldest=self._memory_oldest()))
+        for key, cursor in self._cursors.items():
+            self._series[key] = self._series[key].fetched_up_to(cursor)
         self.insight.load(conn)
         self.calls.load(conn)
         conn.execute("COMMIT")
@@ -170,6 +172,7 @@ class Store(Connection):
             data = data.since(self._memory_oldest(), keep_newest=True)
             old_cursor = self._cursors.get(series_key)
             new_cursor = int(cursor) if old_cursor is None else max(old_cursor, int(cursor))
+            data = data.fetched_up_to(new_cursor)
             params = [
                 (NULL_UID if row.uid is None else row.uid, row.ts, float(row.value)) for row in rows
             ]

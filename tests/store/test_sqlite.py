@@ -276,6 +276,28 @@ def test_the_cursor_never_moves_backwards(tmp_path: Path, clock: FakeClock) -> N
         assert again.cursor("s") == NOW - 100
 
 
+def test_a_poll_answered_without_rows_still_moves_the_newest_window_fetched(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    with Store(tmp_path, clock=clock) as store:
+        store.commit_poll("s", rows(NOW - 200, 2), cursor=NOW - 160)
+        before = store.snapshot().get("s")
+        store.commit_poll("s", [], cursor=NOW - 60)  # a quiet channel: nobody in it
+        after = store.snapshot().get("s")
+        assert before is not None
+        assert after is not None
+        assert (after.newest_ts, after.fetched_ts) == (NOW - 180, NOW - 80)
+        assert after.version is not before.version, "a scrape must show it"
+        store.prune(NOW)
+        pruned = store.snapshot().get("s")
+        assert pruned is not None
+        assert pruned.fetched_ts == NOW - 80
+    with Store(tmp_path, clock=clock) as again:
+        reopened = again.snapshot().get("s")
+        assert reopened is not None
+        assert reopened.fetched_ts == NOW - 80
+
+
 def test_a_refetched_window_replaces_the_stored_value(tmp_path: Path, store: Store) -> None:
     store.commit_poll("s", rows(NOW - 200, 5), cursor=NOW - 100)
     store.commit_poll(
