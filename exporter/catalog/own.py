@@ -15,17 +15,28 @@ class SelfMetric:
     help: str
 
 
+SHAPE_LABELS = ("appid", "product_type", "scope", "cname", "uids", "metric")
+"""One series per request shape (one API request per poll): ``scope`` is project, channel
+or user; ``cname`` is empty at project scope, ``uids`` (the request's uids, comma
+separated) empty but at user scope. Every uid of one request shares its windows."""
+
 WINDOW_TIMESTAMP = SelfMetric(
     "agora_realtime_window_timestamp_seconds",
     "gauge",
-    ("appid", "product_type", "cname", "uid", "metric"),
-    "Start of the 20 s window each real-time series shows now (Unix seconds).",
+    SHAPE_LABELS,
+    "Start of the 20 s window each real-time request shape shows now (Unix seconds).",
 )
 NEWEST_WINDOW_TIMESTAMP = SelfMetric(
     "agora_realtime_newest_window_timestamp_seconds",
     "gauge",
-    ("appid", "product_type", "cname", "uid", "metric"),
-    "Start of the newest 20 s window fetched for each real-time series (Unix seconds).",
+    SHAPE_LABELS,
+    "Start of the newest 20 s window fetched for each real-time request shape (Unix seconds).",
+)
+SHAPE_POLL_INTERVAL = SelfMetric(
+    "agora_realtime_poll_interval_seconds",
+    "gauge",
+    SHAPE_LABELS,
+    "Planned interval between two polls of each real-time request shape (seconds).",
 )
 UP = SelfMetric(
     "agora_up",
@@ -63,7 +74,8 @@ POLL_INTERVAL = SelfMetric(
     "agora_exporter_poll_interval_seconds",
     "gauge",
     ("budget",),
-    "Longest planned interval between two polls of a series, per budget.",
+    "Longest planned interval between two polls of a series, per budget (each real-time "
+    "request shape's own: agora_realtime_poll_interval_seconds).",
 )
 SERIES_PAUSED = SelfMetric(
     "agora_exporter_series_paused",
@@ -204,6 +216,7 @@ PROCESS_METRICS: tuple[SelfMetric, ...] = (
 SELF_METRICS: tuple[SelfMetric, ...] = (
     WINDOW_TIMESTAMP,
     NEWEST_WINDOW_TIMESTAMP,
+    SHAPE_POLL_INTERVAL,
     DAILY_TIMESTAMP,
     HOURLY_TIMESTAMP,
     UP,

@@ -11,7 +11,9 @@ like this (replay mode)::
     agora_realtime_audio_freeze_ratio{appid="0123...",product_type="Native"} 0.0123
     agora_realtime_channel_users{appid="0123...",cname="lobby",product_type="Native"} 17.0
     agora_realtime_window_timestamp_seconds{appid="0123...",cname="",metric="audioFreezeRate",
-        product_type="Native",uid=""} 1.7000004e+09
+        product_type="Native",scope="project",uids=""} 1.7000004e+09
+    agora_realtime_poll_interval_seconds{appid="0123...",cname="",metric="audioFreezeRate",
+        product_type="Native",scope="project",uids=""} 340.0
     agora_up{appid="0123..."} 1.0
     agora_exporter_quota_used{budget="realtime",period="day"} 312.0
     agora_exporter_poll_interval_seconds{budget="realtime"} 400.0
@@ -28,7 +30,6 @@ from types import MappingProxyType
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
-    HistogramMetricFamily,
     Metric,
 )
 
@@ -36,25 +37,21 @@ from exporter import __version__
 from exporter.agora.limits import Budget, Limits
 from exporter.calls.collector import call_families
 from exporter.calls.view import EMPTY_CALLS, CallState
-from exporter.catalog.insight import Granularity
 from exporter.catalog.own import (
-    API_DURATION,
-    API_REQUESTS,
     BUILD_INFO,
-    DAILY_TIMESTAMP,
-    HOURLY_TIMESTAMP,
     NEWEST_WINDOW_TIMESTAMP,
     POLL_INTERVAL,
     QUOTA_LIMIT,
     QUOTA_USED,
     SERIES_PAUSED,
-    UP,
+    SHAPE_POLL_INTERVAL,
     WINDOW_TIMESTAMP,
     WINDOWS_MISSED,
+    SelfMetric,
 )
 from exporter.catalog.realtime import REALTIME_METRICS, SCOPE_LABELS, Scope
 from exporter.insight.view import EMPTY_INSIGHT, InsightState
-from exporter.quota.request_stats import DURATION_BUCKETS, StatsSnapshot
+from exporter.quota.request_stats import StatsSnapshot
 from exporter.quota.rules import periods
 from exporter.realtime.series import Series
 from exporter.realtime.view import (
@@ -62,11 +59,11 @@ from exporter.realtime.view import (
     SeriesTiming,
     Shown,
     WindowSource,
-    newest_windows,
     shown_windows,
 )
 from exporter.serving.console_view import EMPTY_CONSOLE, ConsoleAlertState, console_alert_families
 from exporter.serving.runtime import LIVE_PROCESS, REVISION, ProcessSource
+from exporter.serving.stage_families import insight_point_families, request_families
 
 
 @dataclass(frozen=True)
@@ -111,6 +108,14 @@ class CollectorInput:
         found = self.timing.get(series.key)
         return self.budgets[series.budget].lag_s if found is None else found.lag_s
 
+    def interval_of(self, series: Series) -> int | None:
+        """How often ``series`` is polled (None: not at all, as in a backfill's render)."""
+        found = self.timing.get(series.key)
+        if found is not None:
+            return found.interval_s
+        budget = self.budgets.get(series.budget)
+        return None if budget is None else budget.interval_s
+
 
 def _label_values(shown: Shown) -> list[str]:
     values = [shown.series.appid, shown.series.product_type]
@@ -121,14 +126,19 @@ def _label_values(shown: Shown) -> list[str]:
     return values
 
 
-def _identity_labels(shown: Shown) -> list[str]:
-    """Labels of the freshness families: the series' own plus the API metric."""
-    uid = "" if shown.uid is None else str(shown.uid)
-    series = shown.series
-    return [series.appid, series.product_type, series.cname or "", uid, series.metric]
+def _shape_labels(series: Series) -> list[str]:
+    """Labels of the freshness families: one series per request shape (``SHAPE_LABELS``)."""
+    uids = ",".join(str(uid) for uid in series.uids)
+    cname = series.cname or ""
+    return [series.appid, series.product_type, series.scope.value, cname, uids, series.metric]
 
 
-def _realtime_families(data: CollectorInput) -> Iterator[Metric]:
+def _gauge(family: SelfMetric) -> GaugeMetricFamily:
+    return GaugeMetricFamily(family.name, family.help, labels=list(family.labels))
+
+
+def _value_families() -> dict[str, GaugeMetricFamily]:
+    """One empty family per real-time metric and scope it is exposed at."""
     families: dict[str, GaugeMetricFamily] = {}
     for metric in REALTIME_METRICS.values():
         for scope in Scope:
@@ -137,82 +147,38 @@ def _realtime_families(data: CollectorInput) -> Iterator[Metric]:
                 families[name] = GaugeMetricFamily(
                     name, metric.help_text(scope), labels=list(SCOPE_LABELS[scope])
                 )
-    shown_at = GaugeMetricFamily(
-        WINDOW_TIMESTAMP.name,
-        WINDOW_TIMESTAMP.help,
-        labels=list(WINDOW_TIMESTAMP.labels),
+    return families
+
+
+def _realtime_families(data: CollectorInput) -> Iterator[Metric]:
+    """Each series' values (one per uid), then its request shape's freshness: the window
+    shown, the newest window fetched (with users or without: a quiet channel is fresh
+    while its polls are answered) and the poll interval, one sample each per shape."""
+    families = _value_families()
+    shown_at, newest, interval = (
+        _gauge(WINDOW_TIMESTAMP),
+        _gauge(NEWEST_WINDOW_TIMESTAMP),
+        _gauge(SHAPE_POLL_INTERVAL),
     )
-    lag = data.lag_of
-    for shown in shown_windows(data.series, data.windows, now=data.now, mode=data.mode, lag_s=lag):
-        stamp = float(shown.window_ts) if data.timestamps else None
-        families[shown.series.family].add_metric(_label_values(shown), shown.value, stamp)
-        shown_at.add_metric(_identity_labels(shown), float(shown.window_ts))
+    for one in data.series:
+        labels = _shape_labels(one)
+        window: int | None = None
+        for shown in shown_windows(
+            (one,), data.windows, now=data.now, mode=data.mode, lag_s=data.lag_of
+        ):
+            stamp = float(shown.window_ts) if data.timestamps else None
+            families[one.family].add_metric(_label_values(shown), shown.value, stamp)
+            window = shown.window_ts if window is None else max(window, shown.window_ts)
+        if window is not None:
+            shown_at.add_metric(labels, float(window))
+        found = data.windows.get(one.key)
+        if found is not None and found.fetched_ts is not None:
+            newest.add_metric(labels, float(found.fetched_ts))
+        every = data.interval_of(one)
+        if every is not None:
+            interval.add_metric(labels, float(every))
     yield from families.values()
-    yield shown_at
-    newest = GaugeMetricFamily(
-        NEWEST_WINDOW_TIMESTAMP.name,
-        NEWEST_WINDOW_TIMESTAMP.help,
-        labels=list(NEWEST_WINDOW_TIMESTAMP.labels),
-    )
-    for shown in newest_windows(data.series, data.windows):
-        newest.add_metric(_identity_labels(shown), float(shown.newest_ts))
-    yield newest
-
-
-def _insight_families(insight: InsightState) -> Iterator[Metric]:
-    """The daily (and hourly) families of the configured insight series, with their ``ts``."""
-    granularities = sorted({one.granularity for one in insight.series}, key=lambda g: -g.seconds)
-    stamps = {Granularity.DAY: DAILY_TIMESTAMP, Granularity.HOUR: HOURLY_TIMESTAMP}
-    for granularity in granularities:
-        families: dict[str, GaugeMetricFamily] = {}
-        for one in insight.series:
-            if one.granularity is granularity and one.family not in families:
-                families[one.family] = GaugeMetricFamily(
-                    one.family,
-                    one.catalog.help_text(granularity),
-                    labels=list(one.catalog.labels),
-                )
-        stamp = stamps[granularity]
-        shown_at = GaugeMetricFamily(stamp.name, stamp.help, labels=list(stamp.labels))
-        for shown in insight.shown:
-            series = shown.series
-            if series.granularity is not granularity:
-                continue
-            labels = [series.appid] + ([series.product_type] if series.product_type else [])
-            families[series.family].add_metric(labels, shown.exposed_value)
-            shown_at.add_metric(
-                [series.appid, series.product_type or "", series.metric], float(shown.ts)
-            )
-        yield from families.values()
-        yield shown_at
-
-
-def _request_families(stats: StatsSnapshot) -> Iterator[Metric]:
-    requests = CounterMetricFamily(
-        "agora_exporter_api_requests",
-        API_REQUESTS.help,
-        labels=list(API_REQUESTS.labels),
-    )
-    for (endpoint, outcome), count in sorted(stats.requests.items()):
-        requests.add_metric([endpoint, outcome], float(count))
-    yield requests
-    durations = HistogramMetricFamily(
-        API_DURATION.name,
-        API_DURATION.help,
-        labels=list(API_DURATION.labels),
-    )
-    for endpoint, histogram in sorted(stats.durations.items()):
-        cumulative, buckets = 0, []
-        for bound, count in zip(DURATION_BUCKETS, histogram.bucket_counts, strict=True):
-            cumulative += count
-            buckets.append((repr(bound), float(cumulative)))
-        buckets.append(("+Inf", float(histogram.count)))
-        durations.add_metric([endpoint], buckets, histogram.total_s)
-    yield durations
-    up = GaugeMetricFamily(UP.name, UP.help, labels=list(UP.labels))
-    for appid, is_up in sorted(stats.up.items()):
-        up.add_metric([appid], 1.0 if is_up else 0.0)
-    yield up
+    yield from (shown_at, newest, interval)
 
 
 def _quota_families(data: CollectorInput) -> Iterator[Metric]:
@@ -245,15 +211,16 @@ def _quota_families(data: CollectorInput) -> Iterator[Metric]:
 def realtime_families(data: CollectorInput) -> Iterator[Metric]:
     """The real-time families, the bulk of a scrape: the same families for any ``series``.
 
-    Reads only ``series``, ``windows``, ``mode``, ``timestamps`` and (replay)
-    each budget's replay window at ``now``: :mod:`exporter.serving.exposition` caches
-    them on exactly these.
+    Reads only ``series``, ``windows``, ``mode``, ``timestamps``, ``timing`` (and,
+    for series it has no timing of, ``budgets``' intervals and lags) and (replay)
+    each series' replay window at ``now``: :mod:`exporter.serving.exposition`
+    caches them on exactly these.
     """
     return _realtime_families(data)
 
 
 def insight_families(data: CollectorInput) -> Iterator[Metric]:
-    return _insight_families(data.insight)
+    return insight_point_families(data.insight)
 
 
 def calls_families(data: CollectorInput) -> Iterator[Metric]:
@@ -263,7 +230,7 @@ def calls_families(data: CollectorInput) -> Iterator[Metric]:
 
 def own_families(data: CollectorInput) -> Iterator[Metric]:
     """The exporter's own families: requests, durations, up, quota, build, console alerts."""
-    yield from _request_families(data.stats)
+    yield from request_families(data.stats)
     yield from _quota_families(data)
     yield from console_alert_families(data.console)
 

@@ -23,7 +23,7 @@ from exporter.catalog.own import PROCESS_METRICS, PYTHON_INFO, QUOTA_LIMIT, QUOT
 from exporter.catalog.realtime import Scope
 from exporter.quota.request_stats import RuntimeStats
 from exporter.realtime.series import Series
-from exporter.realtime.view import Mode
+from exporter.realtime.view import Mode, SeriesTiming
 from exporter.serving.collector import AgoraCollector, BudgetState, CollectorInput
 from exporter.serving.runtime import (
     NO_PROCESS,
@@ -107,6 +107,8 @@ def _input(
         mode=Mode.REPLAY,
         timestamps=timestamps,
         process=process,
+        # the plan polls audio freeze faster: its lag replays the window after T0
+        timing={SERIES[2].key: SeriesTiming(340, 420)},
     )
 
 
@@ -168,7 +170,7 @@ def test_replay_shows_the_window_lag_ago_with_its_start_time() -> None:
     assert f'agora_realtime_users{{appid="{APPID}",product_type="Native"}} 112.0\n' in text
     assert (
         f'agora_realtime_window_timestamp_seconds{{appid="{APPID}",cname="",metric="userCount",'
-        'product_type="Native",uid=""} 1.7e+09\n'
+        'product_type="Native",scope="project",uids=""} 1.7e+09\n'
     ) in text
 
 

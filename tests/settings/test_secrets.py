@@ -148,5 +148,7 @@ def _all_fetched(base: str) -> bool:
         text = httpx.get(base + "/metrics", timeout=5).text
     except httpx.TransportError:
         return False
-    shown = [line for line in text.splitlines() if line.startswith("agora_realtime_newest_window")]
-    return len(shown) == 7
+    lines = text.splitlines()
+    shown = [line for line in lines if line.startswith("agora_realtime_newest_window")]
+    planned = [line for line in lines if line.startswith("agora_realtime_poll_interval_seconds")]
+    return len(shown) == len(planned) > 0  # one of each per request shape

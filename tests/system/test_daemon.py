@@ -57,6 +57,21 @@ def _has_every_family(port: int, keep: Samples | None = None) -> bool:
     return complete
 
 
+def _shape_of(label: dict[str, str], metric: str, samples: Samples) -> tuple[tuple[str, str], ...]:
+    """The labels of the request shape a value came from: one per request, whatever its uids."""
+    scope = "user" if "uid" in label else "channel" if "cname" in label else "project"
+    shapes = [
+        labels
+        for labels in named(samples, "agora_realtime_window_timestamp_seconds")
+        if dict(labels)["metric"] == metric
+        and dict(labels)["scope"] == scope
+        and dict(labels)["cname"] == label.get("cname", "")
+        and label.get("uid", "") in ("", *dict(labels)["uids"].split(","))
+    ]
+    assert len(shapes) == 1, (label, metric, shapes)
+    return shapes[0]
+
+
 def test_every_family_appears_and_equals_the_simulator_for_the_window_it_names(
     tmp_path: Path,
 ) -> None:
@@ -73,15 +88,8 @@ def test_every_family_appears_and_equals_the_simulator_for_the_window_it_names(
             for family, (metric, cname) in REALTIME_FAMILIES.items():
                 for labels, value in named(samples, family).items():
                     label = dict(labels)
-                    identity = {
-                        "appid": APPID,
-                        "product_type": "Native",
-                        "cname": label.get("cname", ""),
-                        "uid": label.get("uid", ""),
-                        "metric": metric,
-                    }
-                    window = int(shown_at[tuple(sorted(identity.items()))])
                     uid = int(label["uid"]) if "uid" in label else None
+                    window = int(shown_at[_shape_of(label, metric, samples)])
                     expected = sim.traffic.realtime(APPID, "Native", metric, window, cname, uid)
                     assert value == pytest.approx(expected, abs=1e-9), (family, label, window)
                     checked += 1
@@ -90,6 +98,11 @@ def test_every_family_appears_and_equals_the_simulator_for_the_window_it_names(
             interval = named(samples, "agora_exporter_poll_interval_seconds")
             # the longest: usage, channel and user series as seldom as gap-free allows
             assert interval == {(("budget", "realtime"),): 3500.0}
+            per_shape = named(samples, "agora_realtime_poll_interval_seconds")
+            assert set(per_shape) == set(
+                named(samples, "agora_realtime_newest_window_timestamp_seconds")
+            )
+            assert max(per_shape.values()) == 3500.0
             assert named(samples, "agora_up") == {(("appid", APPID),): 1.0}
             assert httpx.get(f"http://127.0.0.1:{app.port}/-/ready").status_code == 200
 

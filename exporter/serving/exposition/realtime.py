@@ -13,7 +13,8 @@ replaces it, with a new version when something was fetched and the same one
 when it only let go of windows no scrape shows. Only the chunks holding a
 changed part are joined again. When a replay window moves on (or the mode,
 ``timestamps`` or the series do), every block is rendered again. Each series
-replays at the lag of its own poll interval; the section is keyed on the window
+replays at the lag of its own poll interval (and shows that interval: a new plan's
+timing renders every block again); the section is keyed on the window
 each *lag group* shows, and lags are whole windows, so all groups move on at the
 same instants, once every 20 s, as one lag did.
 """
@@ -121,6 +122,7 @@ class RealtimeSection:
 
     def __init__(self) -> None:
         self._series: Sequence[Series] | None = None
+        self._timing: object = None
         self._section: tuple[object, ...] = ()
         self._windows: Ref = _dead
         self._blocks: list[_Block] = []
@@ -133,7 +135,11 @@ class RealtimeSection:
 
     def serves(self, data: CollectorInput) -> bool:
         """Whether this section is for ``data``'s series and replay window (maybe older windows)."""
-        return self._series is data.series and self._section == section_key(data)
+        return (
+            self._series is data.series
+            and self._timing is data.timing
+            and self._section == section_key(data)
+        )
 
     def update(self, fmt: Format, data: CollectorInput) -> int:
         """Bring the section up to ``data``; returns how many blocks had to be rendered."""
@@ -199,7 +205,8 @@ class RealtimeSection:
         self._chunk_of = [0] * len(self._parts)
         for index, chunk in enumerate(self.chunks):
             self._chunk_of[chunk.start : chunk.stop] = [index] * (chunk.stop - chunk.start)
-        self._series, self._section = data.series, section_key(data)
+        self._series, self._timing = data.series, data.timing
+        self._section = section_key(data)
         self._windows = _ref(data.windows)
         self.version += 1
 
