@@ -18,9 +18,9 @@ from exporter.catalog.own import (
     API_REQUESTS,
     CONSOLE_FORWARD_FAILURES,
     NEWEST_WINDOW_TIMESTAMP,
-    POLL_INTERVAL,
     QUOTA_LIMIT,
     QUOTA_USED,
+    SHAPE_POLL_INTERVAL,
     UP,
     WINDOWS_MISSED,
 )
@@ -30,7 +30,7 @@ from tools.dashboards.config import Config
 Rule = dict[str, Any]
 
 QUOTA_RATIO = "budget_period:agora_exporter_quota_used:ratio"
-NEWEST_AGE = "appid:agora_realtime_newest_window_age_seconds:min"
+OVERDUE = "appid:agora_realtime_fetch_overdue_seconds:max"
 REFUSED = "unauthorized|forbidden|no_access"
 REPLAYED = "Windows are replayed about one poll interval late."
 
@@ -190,13 +190,16 @@ def quality_rules(config: Config) -> list[Rule]:
 def _records(config: Config) -> list[Rule]:
     job = config.job_selector
     used, limit = QUOTA_USED.name, QUOTA_LIMIT.name
-    newest = NEWEST_WINDOW_TIMESTAMP.name
+    newest, interval = NEWEST_WINDOW_TIMESTAMP.name, SHAPE_POLL_INTERVAL.name
+    # Per request shape: how far the newest window fetched is past twice the shape's
+    # own poll interval plus a minute for the API's delay; the worst shape per app.
+    overdue = (
+        f"max by (job, instance, appid) (\n  time() - {newest}{{{job}}}\n"
+        f"  - (2 * {interval}{{{job}}} + 60)\n)"
+    )
     return [
         {"record": QUOTA_RATIO, "expr": f"{used}{{{job}}} / {limit}{{{job}}}"},
-        {
-            "record": NEWEST_AGE,
-            "expr": f"min by (job, instance, appid) (time() - {newest}{{{job}}})",
-        },
+        {"record": OVERDUE, "expr": overdue},
     ]
 
 
@@ -262,19 +265,16 @@ def _quota(config: Config) -> Rule:
 
 
 def _stale(config: Config) -> Rule:
-    interval = POLL_INTERVAL.name
     return _alert(
         config,
         "AgoraDataStale",
-        f"{NEWEST_AGE}{{{config.job_selector}}}\n"
-        "> on (job, instance) group_left ()\n"
-        f'(2 * {interval}{{{config.job_selector}, budget="realtime"}} + 60)\n',
+        f"{OVERDUE}{{{config.job_selector}}} > 0",
         "2m",
         {"severity": "warning"},
         "The exporter's Agora data is stale.",
-        "The newest real-time window {{ $labels.instance }} fetched for app "
-        "{{ $labels.appid }} is {{ $value | humanizeDuration }} old, more than twice the "
-        "planned poll interval (plus a minute for the API's delay).",
+        "A real-time request shape of app {{ $labels.appid }} has gone without a new "
+        "window on {{ $labels.instance }} for {{ $value | humanizeDuration }} longer than "
+        "twice its own poll interval plus a minute for the API's delay.",
     )
 
 

@@ -6,7 +6,6 @@ from exporter.catalog.own import (
     API_DURATION,
     API_REQUESTS,
     BUILD_INFO,
-    DAILY_TIMESTAMP,
     NEWEST_WINDOW_TIMESTAMP,
     POLL_INTERVAL,
     QUOTA_LIMIT,
@@ -18,6 +17,7 @@ from exporter.catalog.own import (
 from tools.dashboards.config import Config
 from tools.dashboards.console import console_row
 from tools.dashboards.families import REPLAY_NOTE, Filters, app_variables, exporter_variables
+from tools.dashboards.freshness import freshness_panels
 from tools.dashboards.grafana import (
     Band,
     Json,
@@ -40,8 +40,9 @@ MISSED = Band(0, upper=True)
 """AgoraWindowsMissed fires on any missed window (> 0); so does the panel's red."""
 NOTE = REPLAY_NOTE + (
     "\n\nThe planner spends up to 90 % of each daily budget (headroom 0.1); retries and "
-    "backfills use the rest. *Data freshness* is the age of the newest window fetched; "
-    "AgoraDataStale fires past twice the poll interval plus a minute."
+    "backfills use the rest. Each request shape (one API request per poll) has its own "
+    "poll interval and replay lag; *Overdue* is how far its newest window fetched is past "
+    "twice its interval plus a minute, where AgoraDataStale fires."
 )
 
 
@@ -177,39 +178,6 @@ def _quota_panels(f: Filters) -> list[Json]:
     ]
 
 
-def _freshness_panels(f: Filters) -> list[Json]:
-    newest, daily = NEWEST_WINDOW_TIMESTAMP.name, DAILY_TIMESTAMP.name
-    interval = f'{POLL_INTERVAL.name}{{{f.exporter}, budget="realtime"}}'
-    missed = WINDOWS_MISSED.name
-    return [
-        row("Freshness"),
-        timeseries(
-            "Data freshness",
-            f"time() - {newest}: age of the newest window fetched, oldest and freshest "
-            "series per app and product type, against AgoraDataStale's threshold.",
-            [
-                Query(f"max by (appid, product_type) (time() - {newest}{{{f.series}}})", "oldest"),
-                Query(f"min by (appid, product_type) (time() - {newest}{{{f.series}}})", "newest"),
-                Query(f"2 * max({interval}) + 60", "stale threshold"),
-            ],
-            unit="s",
-        ),
-        timeseries(
-            "Windows missed per hour",
-            WINDOWS_MISSED.help,
-            [Query(f"increase({missed}{{{f.exporter}}}[1h])", "{{instance}}")],
-            unit="short",
-        ),
-        timeseries(
-            "Daily data age",
-            f"time() - {daily}: how old the day shown by the daily families is.",
-            [Query(f"max by (appid) (time() - {daily}{{{f.app}}})", "{{appid}}")],
-            unit="s",
-            size=(24, 8),
-        ),
-    ]
-
-
 def build(config: Config) -> Json:
     f = Filters(config)
     panels = [
@@ -217,7 +185,7 @@ def build(config: Config) -> Json:
         *_state_panels(f),
         *_request_panels(f),
         *_quota_panels(f),
-        *_freshness_panels(f),
+        *freshness_panels(f),
         console_row(f),
     ]
     return dashboard(
