@@ -76,3 +76,11 @@ def spoken_s(seconds: int) -> str:
     if not minutes:
         return f"{rest} s"
     return f"{minutes} min" + (f" {rest} s" if rest else "")
+
+
+def latency_text(found: AlertLatency) -> str:
+    """``11 min 40 s (replay lag 400 s + for 5m)``: how ``plan`` and the status page say it."""
+    shortest, longest = spoken_s(found.shortest_s), spoken_s(found.longest_s)
+    spread = shortest if shortest == longest else f"{shortest} to {longest}"
+    lags = ", ".join(f"{lag} s" for lag in found.lags)
+    return f"{spread} (replay lag {lags} + for {found.alert.duration})"

@@ -18,7 +18,11 @@ from exporter.insight.plan import (
 from exporter.quota.rules import BudgetPlan, replay_lag
 from exporter.realtime.series import Series
 from exporter.realtime.view import SeriesTiming
-from exporter.scheduling.latency import AlertLatency, alert_latencies, alone_latencies, spoken_s
+from exporter.scheduling.latency import (
+    alert_latencies,
+    alone_latencies,
+    latency_text,
+)
 from exporter.scheduling.planner import PollPlan
 from exporter.timing.windows import WINDOW_S
 
@@ -124,13 +128,6 @@ def _series_by_interval(plan: PollPlan) -> list[str]:
     return lines
 
 
-def _latency_text(found: AlertLatency) -> str:
-    shortest, longest = spoken_s(found.shortest_s), spoken_s(found.longest_s)
-    spread = shortest if shortest == longest else f"{shortest} to {longest}"
-    lags = ", ".join(f"{lag} s" for lag in found.lags)
-    return f"{spread} (replay lag {lags} + for {found.alert.duration})"
-
-
 def _alert_lines(plan: PollPlan) -> list[str]:
     """Each shipped alert's latency, and each product type's when it alone has users."""
     found = alert_latencies(plan)
@@ -143,7 +140,7 @@ def _alert_lines(plan: PollPlan) -> list[str]:
         "(replay lag + the rule's for):",
     ]
     lines += [
-        f"  {one.alert.name + ':':<{width}} {_latency_text(one)}, {one.series} series"
+        f"  {one.alert.name + ':':<{width}} {latency_text(one)}, {one.series} series"
         for one in found
     ]
     alone = alone_latencies(plan)
@@ -151,7 +148,7 @@ def _alert_lines(plan: PollPlan) -> list[str]:
         lines += ["", "when only one product type of an app has users (the others paused):"]
     for group, latencies in alone:
         lines.append(f"  {group.describe()} alone:")
-        lines += [f"    {one.alert.name + ':':<{width}} {_latency_text(one)}" for one in latencies]
+        lines += [f"    {one.alert.name + ':':<{width}} {latency_text(one)}" for one in latencies]
     return lines
 
 

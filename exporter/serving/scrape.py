@@ -4,7 +4,9 @@ The composition root hands a :class:`ScrapeSource` the stages' read sides
 (the store, the statistics, the insight passes, the call inspector) and the
 plan in force; /metrics, the status page (``/`` and ``/status.json``) and
 /-/ready all read through it, so they can never disagree. It reads memory only
-(the store's snapshot and its ledger cache), never the API.
+(the store's snapshot and its ledger cache), never the API. The status pages'
+alert latency is worked out from the plan once per plan (it re-plans per
+product type), not once per request.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from exporter.scheduling.planner import PollPlan
 from exporter.serving.collector import BudgetState, CollectorInput
 from exporter.serving.console_view import NO_CONSOLE, ConsoleRunner
 from exporter.serving.status_json import json_limit, render_status_json
+from exporter.serving.status_latency import PlanLatency, plan_latency
 from exporter.serving.status_page import render_status
 from exporter.settings import ExpositionSettings
 from exporter.store import Store
@@ -46,6 +49,10 @@ class ScrapeSource:
     """Set by the scheduler once every series was polled once."""
     console: ConsoleRunner = NO_CONSOLE
     """The Agora Console alert bridge (``exporter.console.ConsoleBridge``)."""
+    _latency: tuple[PollPlan, PlanLatency] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    """The last plan's alert latency, and that plan (a new plan, by identity, works it out anew)."""
 
     def collector_input(self) -> CollectorInput:
         now = self.clock()
@@ -92,13 +99,25 @@ class ScrapeSource:
         """Show ``plan`` from the next scrape on (the scheduler paused or resumed series)."""
         self.plan = plan
 
+    def alert_latency(self) -> PlanLatency:
+        """Each shipped alert's latency under the plan in force, worked out once per plan."""
+        plan, cached = self.plan, self._latency
+        if cached is None or cached[0] is not plan:
+            # Two requests racing a new plan both work it out: the same answer, no lock.
+            cached = (plan, plan_latency(plan))
+            self._latency = cached
+        return cached[1]
+
     def is_ready(self) -> bool:
         """Ready once the store has data or the first poll round has finished."""
         return self.first_round_done.is_set() or len(self.store.snapshot()) > 0
 
     def status_page(self) -> str:
         return render_status(
-            self.collector_input(), plan_name=self.plan.tier.value, ready=self.is_ready()
+            self.collector_input(),
+            plan_name=self.plan.tier.value,
+            ready=self.is_ready(),
+            latency=self.alert_latency(),
         )
 
     def status_json(self, query: str = "") -> tuple[int, bytes, dict[str, str]]:
@@ -113,5 +132,6 @@ class ScrapeSource:
             plan_name=self.plan.tier.value,
             ready=self.is_ready(),
             limit=limit,
+            latency=self.alert_latency(),
         )
         return 200, text.encode(), headers

@@ -1,8 +1,8 @@
 """``/status.json``: the status page's data for scripts. Pure: one ``CollectorInput`` in.
 
 The same sections as the HTML page (plan, readiness, apps, budgets, series
-rows worst first, insight, Call Inspector, recent errors), with Unix
-timestamps. :data:`JSON_ROWS` series rows unless ``?limit=N`` asks for another
+rows worst first, alert latency, insight, Call Inspector, recent errors), with
+Unix timestamps. :data:`JSON_ROWS` series rows unless ``?limit=N`` asks for another
 number, at most :data:`JSON_MAX_ROWS`; ``series_total`` and ``series_left_out``
 say how many there are. No credential can show: ``CollectorInput`` holds
 none, and the error texts it carries are redacted where they are made.
@@ -19,6 +19,7 @@ from exporter import __version__
 from exporter.calls.view import users
 from exporter.quota.rules import periods
 from exporter.serving.collector import CollectorInput
+from exporter.serving.status_latency import NO_LATENCY, PlanLatency, latency_entries
 from exporter.serving.status_rows import SeriesRow, worst_rows
 
 JSON_ROWS = 1_000
@@ -44,8 +45,9 @@ def _number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _series(row: SeriesRow, now: float) -> dict[str, Any]:
-    series, status = row.series, row.status
+def _series(row: SeriesRow, data: CollectorInput) -> dict[str, Any]:
+    series, status, now = row.series, row.status, data.now
+    timing = None if row.paused else data.timing.get(series.key)  # a paused one has none
     return {
         "key": series.key,
         "appid": series.appid,
@@ -57,6 +59,9 @@ def _series(row: SeriesRow, now: float) -> dict[str, Any]:
         "newest_window_ts": row.newest_ts,
         "age_s": None if row.newest_ts is None else round(now - row.newest_ts, 3),
         "failing": row.failing,
+        "paused": row.paused,
+        "interval_s": None if timing is None else timing.interval_s,
+        "lag_s": None if timing is None else timing.lag_s,
         "last_poll_at": None if status is None else status.last_poll_at,
         "last_outcome": None if status is None else status.last_outcome,
         "last_error": None if status is None else status.last_error,
@@ -74,6 +79,7 @@ def _budgets(data: CollectorInput) -> list[dict[str, Any]]:
                 "used": {period: state.used.get(period, 0) for period in limits},
                 "interval_s": state.interval_s,
                 "lag_s": state.lag_s,
+                "paused": state.paused,
             }
         )
     return found
@@ -140,9 +146,15 @@ def _calls(data: CollectorInput) -> dict[str, Any]:
 
 
 def status_document(
-    data: CollectorInput, *, plan_name: str, ready: bool, limit: int = JSON_ROWS
+    data: CollectorInput,
+    *,
+    plan_name: str,
+    ready: bool,
+    limit: int = JSON_ROWS,
+    latency: PlanLatency = NO_LATENCY,
 ) -> dict[str, Any]:
-    """The status page as plain data: the ``limit`` worst series rows, and everything else."""
+    """The status page as plain data: the ``limit`` worst series rows, ``latency`` (the
+    plan's, worked out once per plan by the caller), and everything else."""
     rows, total = worst_rows(data, min(limit, JSON_MAX_ROWS))
     return {
         "version": __version__,
@@ -156,7 +168,8 @@ def status_document(
         "series_total": total,
         "series_shown": len(rows),
         "series_left_out": total - len(rows),
-        "series": [_series(row, data.now) for row in rows],
+        "series": [_series(row, data) for row in rows],
+        "alert_latency": latency_entries(latency),
         "insight": _insight(data),
         "calls": _calls(data),
         "recent_errors": [
@@ -172,8 +185,13 @@ def status_document(
 
 
 def render_status_json(
-    data: CollectorInput, *, plan_name: str, ready: bool, limit: int = JSON_ROWS
+    data: CollectorInput,
+    *,
+    plan_name: str,
+    ready: bool,
+    limit: int = JSON_ROWS,
+    latency: PlanLatency = NO_LATENCY,
 ) -> str:
     """``/status.json``: :func:`status_document` as compact JSON."""
-    document = status_document(data, plan_name=plan_name, ready=ready, limit=limit)
+    document = status_document(data, plan_name=plan_name, ready=ready, limit=limit, latency=latency)
     return json.dumps(document, separators=(",", ":"), allow_nan=False)

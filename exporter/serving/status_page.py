@@ -1,7 +1,8 @@
-"""The HTML status page at ``/``: plan, quota use, freshness and last errors.
+"""The HTML status page at ``/``: plan, quota use, freshness, alert latency and last errors.
 
 Rendered from the same ``CollectorInput`` a scrape reads, so it can never
-show something /metrics does not; rendering does no I/O. The freshness table
+show something /metrics does not, and the plan's alert latency
+(:mod:`exporter.serving.status_latency`); rendering does no I/O. The freshness table
 holds the :data:`PAGE_ROWS` worst series rows (failing first, then the
 stalest; see :mod:`exporter.serving.status_rows`) and says how many it left
 out, so the page stays a few tens of KB at any number of series; every row is
@@ -18,6 +19,13 @@ from exporter.calls.view import users
 from exporter.quota.rules import periods
 from exporter.serving.collector import CollectorInput
 from exporter.serving.status_json import JSON_MAX_ROWS
+from exporter.serving.status_latency import (
+    ALONE_NOTE,
+    LATENCY_NOTE,
+    NO_LATENCY,
+    PlanLatency,
+    latency_cells,
+)
 from exporter.serving.status_rows import SeriesRow, worst_rows
 
 PAGE_ROWS = 200
@@ -109,6 +117,21 @@ def _freshness_parts(data: CollectorInput) -> list[str]:
     return ["<h2>Freshness</h2>", note, paused, _table(headers, cells)]
 
 
+def _latency_parts(latency: PlanLatency) -> list[str]:
+    """Each shipped alert's expected latency under the plan, as ``agora-exporter plan``
+    prints it; and per product type of an app with others, while only it has users."""
+    alerts, alone = latency_cells(latency)
+    parts = ["<h2>Alert latency</h2>"]
+    if not alerts and not alone:
+        return [*parts, "<p>No shipped alert rule reads a polled series.</p>"]
+    parts += [f"<p>{html.escape(LATENCY_NOTE)}</p>"]
+    parts += [_table(["alert", "latency", "series"], alerts)]
+    if alone:
+        headers = ["traffic only on", "alert", "latency", "series"]
+        parts += [f"<p>{html.escape(ALONE_NOTE)}</p>", _table(headers, alone)]
+    return parts
+
+
 def _insight_parts(data: CollectorInput) -> list[str]:
     """The Data Insights section: each budget's passes, and the day each series shows."""
     insight = data.insight
@@ -175,8 +198,11 @@ def _call_parts(data: CollectorInput) -> list[str]:
     return ["<h2>Call Inspector</h2>", summary, _table(headers, rows)]
 
 
-def render_status(data: CollectorInput, *, plan_name: str, ready: bool) -> str:
-    """The whole HTML page as one string, a bounded size whatever the number of series."""
+def render_status(
+    data: CollectorInput, *, plan_name: str, ready: bool, latency: PlanLatency = NO_LATENCY
+) -> str:
+    """The whole HTML page as one string, a bounded size whatever the number of series;
+    ``latency`` is the plan's, worked out once per plan by the caller."""
     apps = [
         [appid, "up" if is_up else "DOWN"] for appid, is_up in sorted(data.stats.up.items())
     ] or [["(no poll finished yet)", ""]]
@@ -201,6 +227,7 @@ def render_status(data: CollectorInput, *, plan_name: str, ready: bool) -> str:
         f"<p>Windows missed (fell out of the API's horizon): {data.windows_missed_total}</p>",
     ]
     parts += _freshness_parts(data)
+    parts += _latency_parts(latency)
     parts += _insight_parts(data)
     parts += _call_parts(data)
     parts += ["<h2>Recent errors</h2>", _table(["when", "where", "outcome", "message"], errors)]

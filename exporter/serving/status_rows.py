@@ -32,17 +32,17 @@ class SeriesRow:
 
     @property
     def failing(self) -> bool:
-        """The last poll ended in an error (after its retries)."""
-        return self.status is not None and self.status.last_error is not None
+        """The last poll ended in an error (after its retries), and the series is still
+        polled: a paused one is not failing, whatever its last poll before the pause."""
+        return not self.paused and self.status is not None and self.status.last_error is not None
 
     def worst_first(self) -> tuple[bool, bool, bool, int, str, int]:
         """Sort key: failing first, then no window yet, then the oldest newest window;
         paused series last."""
         newest = -1 if self.newest_ts is None else self.newest_ts
         uid = -1 if self.uid is None else self.uid
-        failing = self.failing and not self.paused
         key = self.series.key
-        return (self.paused, not failing, self.newest_ts is not None, newest, key, uid)
+        return (self.paused, not self.failing, self.newest_ts is not None, newest, key, uid)
 
 
 def series_rows(data: CollectorInput) -> Iterator[SeriesRow]:

@@ -271,9 +271,19 @@ def test_status_json_over_http_is_the_status_page_as_json(healthy: str) -> None:
     for one in document["series"]:
         assert set(one) == {
             "key", "appid", "product_type", "metric", "scope", "cname", "uid",
-            "newest_window_ts", "age_s", "failing", "last_poll_at", "last_outcome", "last_error",
+            "newest_window_ts", "age_s", "failing", "paused", "interval_s", "lag_s",
+            "last_poll_at", "last_outcome", "last_error",
         }  # fmt: skip
         assert (one["appid"], one["last_outcome"], one["failing"]) == (APPID, "success", False)
+        assert one["paused"] is False
+        assert 0 < one["interval_s"] < one["lag_s"], "its own poll interval and replay lag"
+    assert budget["paused"] == 0
+    # audioFreezeRate at project and channel scope: one alert each; one product type, so
+    # no entry for a product type alone.
+    assert [(one["alert"], one["series"], one["alone"]) for one in document["alert_latency"]] == [
+        ("AgoraAudioFreezeRateHigh", 1, None),
+        ("AgoraChannelAudioFreezeRateHigh", 1, None),
+    ]
     assert document["recent_errors"] == []
     assert document["insight"]["enabled"] is False
     assert document["calls"]["enabled"] is False
@@ -292,6 +302,7 @@ def test_status_json_over_http_is_the_status_page_as_json(healthy: str) -> None:
     page = httpx.get(healthy + "/", timeout=10)
     assert page.headers["Content-Type"] == "text/html; charset=utf-8"
     assert "All 7 rows" in page.text
+    assert "<td>AgoraAudioFreezeRateHigh</td>" in page.text.split("<h2>Alert latency</h2>")[1]
     assert '<a href="/status.json">' in page.text
 
 
