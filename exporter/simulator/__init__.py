@@ -14,8 +14,13 @@ Options beyond the plan: ``peak_spelling`` (``both``, ``current``,
 ``concurrent``: which spellings of the peak insight metrics are accepted),
 ``call_success_code`` (200, or 0 as the Call Inspector sometimes answers),
 ``calls_per_hour``, ``call_list_cap`` (calls one search returns at most),
-``incident_every_s`` (project-wide quality incidents; None: none) and
-``max_kvs_per_series`` (Call Inspector samples per series and answer).
+``incident_every_s`` (project-wide quality incidents; None: none),
+``max_kvs_per_series`` (Call Inspector samples per series and answer) and
+``idle_product_types`` (product types without any user all the time: their
+project ``userCount`` and ``channelCount`` read 0 in every window, their quality
+and channel windows are left out, as for anything without data; the other
+product type is unchanged; real-time only, Data Insights and the Call Inspector
+do not change; an unknown product type is a ``ValueError``).
 
 Module map: ``prng`` (hash-based randomness), ``realtime``, ``incidents``,
 ``insight``, ``calls`` and ``callmetrics`` (the traffic), ``traffic`` (its

@@ -13,6 +13,7 @@ import threading
 from types import FrameType
 
 from exporter.agora.limits import Plan
+from exporter.simulator.realtime import PRODUCT_TYPES
 from exporter.simulator.sim import Simulator
 
 
@@ -29,6 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--customer-id", help="require this customer id (default: any)")
     parser.add_argument("--customer-secret", help="require this customer secret")
     parser.add_argument("--seed", type=int, default=1, help="seed of the traffic model")
+    parser.add_argument(
+        "--idle-product-type",
+        action="append",
+        default=[],
+        choices=list(PRODUCT_TYPES),
+        help="a product type without any user: real-time userCount 0, no quality data (repeatable)",
+    )
     parser.add_argument(
         "--console-alerts-url",
         help="post Agora Console alert callbacks during incidents to this URL "
@@ -79,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         customer_id=args.customer_id,
         customer_secret=args.customer_secret,
         seed=args.seed,
+        idle_product_types=args.idle_product_type,
     )
     try:
         print(simulator.start(host=args.host, port=args.port), flush=True)

@@ -12,6 +12,11 @@ background; the background is large enough to hold a handful of those.
 Quality is modelled as a "bad share" (the freeze or delay rate, or 1 minus a
 join success rate) around a healthy base per app and product type, drifting
 with value noise and raised by incidents (:mod:`incidents`).
+
+An *idle* product type has no users at all, in every app: no channel and no
+background has any of its users, so the project counts it 0 users and 0
+channels and has no quality rate of it (nothing is divided by zero minutes).
+The other product type keeps exactly the users and rates it has otherwise.
 """
 
 from __future__ import annotations
@@ -118,9 +123,15 @@ def split_users(total: int, webrtc_share: float) -> dict[str, int]:
 class RealtimeModel:
     """Per-window values; every public method is a pure function of its arguments."""
 
-    def __init__(self, seed: int, incidents: IncidentSchedule) -> None:
+    def __init__(
+        self, seed: int, incidents: IncidentSchedule, idle: frozenset[str] = frozenset()
+    ) -> None:
+        unknown = sorted(idle - set(PRODUCT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown product types {unknown}: pick from {list(PRODUCT_TYPES)}")
         self.seed = seed
         self.incidents = incidents
+        self.idle = idle
         self.profile = functools.lru_cache(maxsize=256)(self._make_profile)
         self.state = functools.lru_cache(maxsize=16384)(self._make_state)
         self._extra_slice = functools.lru_cache(maxsize=16384)(self._make_extra_slice)
@@ -172,10 +183,13 @@ class RealtimeModel:
         if size == 0:
             return {NATIVE: 0, WEBRTC: 0}
         jitter = int(unit(self.seed, appid, cname, "jitter", window // 60) * 3) - 1
-        return split_users(max(1, size + jitter), share)
+        users = split_users(max(1, size + jitter), share)
+        return {product: 0 if product in self.idle else n for product, n in users.items()}
 
     def background(self, appid: str, product: str, window: int) -> tuple[int, int]:
         """Users and channels of the unnamed small channels."""
+        if product in self.idle:
+            return 0, 0
         profile = self.profile(appid)
         peak = profile.native_peak * (profile.webrtc_share if product == WEBRTC else 1.0)
         drift, wobble = smooth_units(self.seed, window, 600, appid, product, "background", n=2)
@@ -220,7 +234,7 @@ class RealtimeModel:
         bg_bad = self.background_bad(appid, product, window)
         users = bg_users + sum(s.users for s in named.values())
         rates = {}
-        for metric in QUALITY_METRICS:
+        for metric in QUALITY_METRICS if users else ():  # idle: no minutes, no rates
             weighted = bg_users * bg_bad[metric]
             weighted += sum(s.users * s.bad[metric] for s in named.values())
             rates[metric] = round(to_rate(metric, weighted / users), 6)

@@ -49,6 +49,7 @@ class Simulator:
         call_list_cap: int = 1000,
         incident_every_s: int | None = DEFAULT_INCIDENT_EVERY_S,
         max_kvs_per_series: int = 360,
+        idle_product_types: Iterable[str] = (),
     ) -> None:
         self.plan = Plan(plan)
         self.clock = clock
@@ -62,6 +63,7 @@ class Simulator:
             usage_delay_s=self._insight_delay(Budget.INSIGHT_USAGE),
             quality_delay_s=self._insight_delay(Budget.INSIGHT_QUALITY),
             max_kvs_per_series=max_kvs_per_series,
+            idle_product_types=idle_product_types,
         )
         self.faults = FaultInjector()
         self._quota = QuotaCounter()

@@ -9,6 +9,7 @@ and each has an ``*_at`` twin or ``now`` argument that does not.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from exporter.simulator.calls import CallInfo, CallModel, SessionInfo
@@ -54,11 +55,12 @@ class TrafficModel:
         usage_delay_s: int = 6 * HOUR_S,
         quality_delay_s: int = 6 * HOUR_S,
         max_kvs_per_series: int = 360,
+        idle_product_types: Iterable[str] = (),
     ) -> None:
         self.seed = seed
         self._clock = clock
         self.schedule = IncidentSchedule(seed, incident_every_s)
-        self._realtime = RealtimeModel(seed, self.schedule)
+        self._realtime = RealtimeModel(seed, self.schedule, frozenset(idle_product_types))
         self._insight = InsightModel(self._realtime, usage_delay_s, quality_delay_s)
         self._calls = CallModel(self._realtime, calls_per_hour, max_kvs_per_series)
 
@@ -77,7 +79,8 @@ class TrafficModel:
 
         ``channelCount`` of one channel is 1 while it is active. ``uid`` only
         matters for quality metrics (as ``uids`` over HTTP), usage metrics
-        ignore it. WebRTC has no ``audioFreezeRate``.
+        ignore it. WebRTC has no ``audioFreezeRate``, an idle product type no quality
+        rate (its project usage is 0).
         """
         if product_type not in PRODUCT_TYPES or metric not in REALTIME_METRICS:
             raise ValueError(f"unknown product type or metric: {product_type!r}, {metric!r}")
@@ -88,7 +91,7 @@ class TrafficModel:
             state = self._realtime.state(appid, product_type, window)
             if metric == "userCount":
                 return state.users
-            return state.channels if metric == "channelCount" else state.rates[metric]
+            return state.channels if metric == "channelCount" else state.rates.get(metric)
         part = self._realtime.channel_slice(appid, product_type, cname, window)
         if part is None:
             return None
