@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test system-deps lint typecheck pytest docs bench bench-soak bench-load clean
+.PHONY: demo test system-deps lint typecheck pytest docs bench bench-soak bench-freshness bench-load clean
 .PHONY: dashboards rules
 
 $(STAMP): pyproject.toml
@@ -57,6 +57,11 @@ bench: $(STAMP)
 # A week in simulated time against the simulator: memory, state file, quota, refusals (~11 min).
 bench-soak: $(STAMP)
 	$(BIN)/python -m bench.soak --days 7
+
+# 24 simulated hours, three times (equal weights; defaults; defaults with WebRTC idle): how late
+# the shipped freeze and join alerts fire after an incident, through promtool (~2.5 min).
+bench-freshness: $(STAMP)
+	$(BIN)/python -m bench.freshness --hours 24
 
 # 200 scrapers on /metrics for 60 s while polls run, plain HTTP then TLS + basic auth.
 bench-load: $(STAMP)

@@ -9,11 +9,16 @@ no real time; and :class:`Jobs`: what the daemon's scheduler runs, through
 the same entry points (the scheduler's own queue of real-time polls,
 ``InsightPasses.tick``, ``CallInspector.run_cycle``, ``Store.prune``) on the
 same intervals (``TICK_S``, the call plan's, ``PRUNE_EVERY_S``).
+
+The freshness benchmark (``bench/freshness.py``) uses the same pieces: it passes
+the simulator options of its own (``simulator_process(clock, **options)``) and
+reads each scrape's body (``Jobs.start(..., scraped=...)``).
 """
 
 from __future__ import annotations
 
 import ctypes
+import gzip
 import heapq
 import itertools
 import math
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import RawValue
+from typing import Any
 
 from bench.scale import PROMETHEUS
 from exporter.agora.limits import Endpoint
@@ -76,14 +82,16 @@ def _asked(params: dict[str, str]) -> str:
     return ", ".join(f"{key}={value}" for key, value in sorted(params.items()) if key != "appid")
 
 
-def _simulate(clock: SharedClock, link: Connection) -> None:
-    """The child process: the simulator (its incidents on), answering tallies on ``link``."""
+def _simulate(clock: SharedClock, link: Connection, options: dict[str, Any]) -> None:
+    """The child process: the simulator (its incidents on; ``options``: more keyword
+    arguments of :class:`Simulator`), answering tallies on ``link``."""
     with Simulator(
         plan="enterprise",
         customer_id=DEMO_CUSTOMER_ID,
         customer_secret=DEMO_CUSTOMER_SECRET,
         seed=SEED,
         clock=clock,
+        **options,
     ) as sim:
         link.send(sim.base_url)
         seen = 0
@@ -106,9 +114,10 @@ class SimulatorProcess:
 
 
 @contextmanager
-def simulator_process(clock: SharedClock) -> Iterator[SimulatorProcess]:
+def simulator_process(clock: SharedClock, **options: Any) -> Iterator[SimulatorProcess]:
+    """The simulator in a process of its own; ``options`` go to :class:`Simulator`."""
     ours, theirs = multiprocessing.Pipe()
-    child = multiprocessing.Process(target=_simulate, args=(clock, theirs), daemon=True)
+    child = multiprocessing.Process(target=_simulate, args=(clock, theirs, options), daemon=True)
     child.start()
     try:
         if not ours.poll(30):
@@ -214,10 +223,15 @@ class Jobs:
         self._counting = threading.Lock()
         self.polls = 0
         self.scrapes = 0
+        self._scraped: Callable[[float, bytes], object] | None = None
 
-    def start(self, scrape_every_s: float) -> None:
+    def start(
+        self, scrape_every_s: float, scraped: Callable[[float, bytes], object] | None = None
+    ) -> None:
         """Queue every first poll and periodic job from now, as ``App.start`` would, and a
-        scrape of /metrics every ``scrape_every_s``, as Prometheus asks for it."""
+        scrape of /metrics every ``scrape_every_s``, as Prometheus asks for it; ``scraped``
+        gets each scrape's time and body (unzipped)."""
+        self._scraped = scraped
         app, now = self._app, self._clock()
         app.scheduler.arm()
         if app.insight is not None:
@@ -267,5 +281,11 @@ class Jobs:
         heapq.heappush(self._queue, periodic)
 
     def _scrape(self) -> None:
-        self._app.exposition.payload(PROMETHEUS["Accept"], PROMETHEUS["Accept-Encoding"])
+        parts, headers = self._app.exposition.payload(
+            PROMETHEUS["Accept"], PROMETHEUS["Accept-Encoding"]
+        )
         self.scrapes += 1
+        if self._scraped is not None:
+            body = b"".join(parts)
+            gzipped = headers.get("Content-Encoding") == "gzip"
+            self._scraped(self._clock(), gzip.decompress(body) if gzipped else body)
