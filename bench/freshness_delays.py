@@ -83,7 +83,8 @@ def delay(bad: Bad, served: Served, fired: list[float], end: float, expected_s: 
     if fire is not None:
         return Delay(bad, START + served_at - first, START + fire - first)
     if bad.longest_s <= bad.rule.for_s:
-        why = f"beyond the threshold only {bad.longest_s / 60:g} min (for: {bad.rule.for_s // 60}m)"
+        minutes, seconds = divmod(int(bad.longest_s), 60)
+        why = f"beyond the threshold only {minutes}:{seconds:02d} (for: {bad.rule.for_s // 60}m)"
     else:
         why = CUT_OFF if cut_off else NOT_FIRED
     return Delay(bad, START + served_at - first, None, why)
