@@ -74,6 +74,9 @@ class Request(Generic[F, T]):
     retry_once: Callable[[AgoraError], bool] | None = None
     """Asked first after any error: True when the caller changed what ``call`` sends
     (e.g. another spelling of a metric) and wants exactly one more try."""
+    refresh: Callable[[F], F] | None = None
+    """Asked once a slot is taken, before each try: the frame as it may leave now (a
+    wait may have moved the API's horizon past its oldest part)."""
     on_wait: Callable[[float], None] | None = None
     allowance: int | None = None
     """At most this many requests may leave, retries included (None: as the ledger allows)."""
@@ -125,6 +128,8 @@ def send(context: PollContext, request: Request[F, T]) -> Sent[F, T]:
             verdict = Verdict.STOPPING if context.stopping.is_set() else Verdict.NO_SLOT
             return Sent(verdict, tries.frame, retry_at=slot, requests=tries.requests)
         tries.requests += 1
+        if request.refresh is not None:
+            tries.frame = request.refresh(tries.frame)
         try:
             answer = request.call(tries.frame)
         except AgoraError as error:

@@ -67,20 +67,8 @@ class Poller(SeriesPoller):
         paused = self._paused(series.appid, now)
         if paused is not None:
             return PollResult(PollStatus.PAUSED, retry_at=paused)
-        limits = self._context.limits[series.budget]
         cursor = self._context.store.cursor(series.key)
-        # A first poll backfills from one window inside the horizon's edge: at the
-        # edge itself, the second the request spends on its way (or a server clock
-        # a little ahead) would push its start out, costing a refusal, a retry and
-        # a window counted missed on every fresh start.
-        margin = BACKFILL_MARGIN_S if cursor is None else 0
-        wanted = query_range(
-            cursor,
-            now,
-            delay_s=limits.delay_s,
-            horizon_s=limits.horizon_s - margin,
-            max_span_s=limits.max_span_s,
-        )
+        wanted = self._wanted(series, cursor, now)
         if wanted is None:
             return PollResult(PollStatus.NOTHING_DUE)
         if wanted.end <= wanted.start:
@@ -88,9 +76,35 @@ class Poller(SeriesPoller):
                 series.key, [], cursor=wanted.start, missed_windows=wanted.missed_windows
             )
             return PollResult(PollStatus.NOTHING_DUE)
-        return self._fetch(series, wanted)
+        return self._fetch(series, wanted, cursor)
 
-    def _fetch(self, series: Series, wanted: QueryRange) -> PollResult:
+    def _wanted(self, series: Series, cursor: int | None, now: float) -> QueryRange | None:
+        """The range a poll at ``now`` asks for, from ``cursor``."""
+        limits = self._context.limits[series.budget]
+        # A first poll backfills from one window inside the horizon's edge: at the
+        # edge itself, the second the request spends on its way (or a server clock
+        # a little ahead) would push its start out, costing a refusal, a retry and
+        # a window counted missed on every fresh start.
+        margin = BACKFILL_MARGIN_S if cursor is None else 0
+        return query_range(
+            cursor,
+            now,
+            delay_s=limits.delay_s,
+            horizon_s=limits.horizon_s - margin,
+            max_span_s=limits.max_span_s,
+        )
+
+    def _inside_horizon(self, series: Series, cursor: int | None, frame: QueryRange) -> QueryRange:
+        """``frame`` as it may leave now: a wait for the ledger or a back-off may have let
+        its oldest windows fall out of the horizon, which the API would refuse (a
+        request spent). Those windows are given up (counted missed, as a later poll
+        would count them) and the rest asked for; the end stays."""
+        now_wanted = self._wanted(series, cursor, self._context.clock())
+        if now_wanted is None or now_wanted.start <= frame.start or now_wanted.start >= frame.end:
+            return frame
+        return QueryRange(now_wanted.start, frame.end, now_wanted.missed_windows)
+
+    def _fetch(self, series: Series, wanted: QueryRange, cursor: int | None) -> PollResult:
         request = Request(
             budget=series.budget,
             label=series.endpoint.label,
@@ -99,6 +113,7 @@ class Poller(SeriesPoller):
             describe=series.describe(),
             max_wait_s=SHORT_WAIT_S,
             shrink=shrink_range,
+            refresh=lambda frame: self._inside_horizon(series, cursor, frame),
         )
         sent = send(self._context, request)
         if sent.verdict is Verdict.ANSWERED and sent.answer is not None:

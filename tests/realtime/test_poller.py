@@ -145,6 +145,22 @@ def test_an_outage_longer_than_the_horizon_counts_the_windows_missed(rig: Rig) -
     assert rig.store.snapshot().windows_missed_total == expected > 0
 
 
+def test_windows_a_poll_lost_to_the_horizon_while_backing_off_are_not_asked_for(
+    rig: Rig,
+) -> None:
+    rig.clock.set(T0 + 15)  # the oldest window still asked for is 5 s inside the horizon
+    edge = oldest_available_start(rig.clock(), 3600)
+    assert 0 < edge - (rig.clock() - 3600) < sum(BACKOFF_S)
+    rig.store.commit_poll(USERS.key, [], cursor=edge)
+    rig.sim.faults.inject(Fault.HTML_500, times=3)  # 1 + 3 + 6 s of back-off
+    assert rig.poller.poll(USERS).status is Status.FETCHED
+    refused = [one.message for one in rig.sim.refused() if one.fault is None]
+    assert refused == [], "the window that fell out was not sent to be refused"
+    assert len(rig.sim.requests()) == 4
+    assert min(_stored(rig, USERS)) == edge + WINDOW_S
+    assert rig.store.snapshot().windows_missed_total == 1
+
+
 def test_rate_limited_poll_keeps_cursor_and_retries_later(rig: Rig) -> None:
     rig.sim.faults.inject(Fault.CODE_300, message="qpm limit error")
     result = rig.poller.poll(USERS)
