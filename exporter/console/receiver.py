@@ -24,7 +24,6 @@ import json
 import logging
 import socket
 import ssl
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +34,7 @@ from exporter.console.queue import QueueError
 from exporter.console.stats import ConsoleStats
 from exporter.serving.web.auth import RateLimiter
 from exporter.serving.web.config import WebConfigWatcher
+from exporter.serving.web.listener import Listener
 from exporter.serving.web.sockets import bind_without_lookup, wrap_accepted
 
 log = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ class _Server(ThreadingHTTPServer):
         log.debug("a console alert connection failed", exc_info=True)
 
 
-class CallbackListener:
+class CallbackListener(Listener):
     """The listener in a daemon thread; bound when built, so a busy port fails early."""
 
     def __init__(
@@ -232,42 +232,9 @@ class CallbackListener:
         rules: Callable[[], ListenerRules],
         stats: ConsoleStats,
     ) -> None:
-        self.web = web
-        self._httpd = _Server((host, port), web, rules, stats)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def host(self) -> str:
-        return str(self._httpd.server_address[0])
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
-    @property
-    def scheme(self) -> str:
-        return "https" if self.web.current().tls else "http"
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
+        self._server = _Server((host, port), web, rules, stats)
+        super().__init__(self._server, web, "console-alerts-listener")
 
     def set_web(self, web: WebConfigWatcher) -> None:
         """Another web config, from the next connection on."""
-        self.web = self._httpd.web = web
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="console-alerts-listener",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._httpd.shutdown()
-            thread.join(timeout=5)
-        self._httpd.server_close()
+        self.web = self._server.web = web

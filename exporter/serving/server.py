@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import ssl
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ from exporter.serving.handler import RequestHandler
 from exporter.serving.http_limits import HttpLimits, without_paths
 from exporter.serving.web.auth import Verdict
 from exporter.serving.web.config import WebConfig, WebConfigWatcher
+from exporter.serving.web.listener import Listener
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class _Handler(RequestHandler):
             self._send(200, b"Reloaded.\n", _TEXT)
 
 
-class MetricsServer:
+class MetricsServer(Listener):
     """A threaded HTTP(S) server in a daemon thread."""
 
     def __init__(
@@ -164,36 +164,14 @@ class MetricsServer:
         limits: HttpLimits | None = None,
     ) -> None:
         handler = type("Handler", (_Handler,), {"routes": routes})
-        self.web = web or WebConfigWatcher(None)
-        self._httpd = Server((host, port), handler, self.web, limits or HttpLimits())
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
-    @property
-    def scheme(self) -> str:
-        return "https" if self.web.current().tls else "http"
+        web = web or WebConfigWatcher(None)
+        self._server = Server((host, port), handler, web, limits or HttpLimits())
+        super().__init__(self._server, web, "metrics-server")
 
     @property
     def connections(self) -> int:
         """Connections with a thread of their own now (at most ``max_connections``)."""
-        return self._httpd.handling
+        return self._server.handling
 
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="metrics-server",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-        self._httpd.server_close()
-        self._httpd.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def _closing(self) -> None:
+        self._server.close_connections()
