@@ -156,7 +156,7 @@ class InsightPasses:
         if not late or again is None or again > now:
             return None
         # Retries may spend the headroom, never more than the daily limit.
-        used = len(self._store.ledger.times(budget.value, now - DAY))
+        used = self._store.ledger.count(budget.value, now - DAY)
         if used + len(late) > budget_plan.limits.per_day:
             return None
         return False, late

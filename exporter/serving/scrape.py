@@ -15,13 +15,13 @@ import json
 import threading
 from dataclasses import dataclass, field
 
-from exporter.agora.limits import DAY, Budget
+from exporter.agora.limits import Budget
 from exporter.calls.inspector import CallInspector
 from exporter.calls.view import EMPTY_CALLS
 from exporter.insight.passes import InsightPasses
 from exporter.insight.view import EMPTY_INSIGHT
 from exporter.quota.request_stats import RuntimeStats
-from exporter.quota.rules import periods, used_since
+from exporter.quota.rules import periods
 from exporter.realtime.view import Mode
 from exporter.scheduling.planner import PollPlan
 from exporter.serving.collector import BudgetState, CollectorInput
@@ -81,9 +81,8 @@ class ScrapeSource:
         for budget, budget_plan in self.plan.budgets.items():
             if budget_plan.series == 0:
                 continue
-            sent = self.store.ledger.times(budget.value, now - DAY)
             used = {
-                name: used_since(sent, now - length)
+                name: self.store.ledger.count(budget.value, now - length)
                 for name, length, _ in periods(budget_plan.limits)
             }
             budgets[budget] = BudgetState(

@@ -61,6 +61,13 @@ class LedgerTable:
                 return []
             return times[bisect.bisect_right(times, since) :]
 
+    def count(self, budget: str, since: float) -> int:
+        """How many of ``budget``'s requests were sent strictly after ``since`` (no copy:
+        a scrape asks every period of every budget, and a day may hold 270,000)."""
+        with self._lock:
+            times = self._times.get(str(budget))
+            return 0 if not times else len(times) - bisect.bisect_right(times, since)
+
     def budgets(self) -> list[str]:
         """Budgets with requests in the ledger (the last 24 h), sorted."""
         with self._lock:

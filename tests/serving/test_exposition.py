@@ -347,6 +347,17 @@ def test_rendered_ahead_the_next_replay_window_costs_its_first_scrape_nothing(ri
     assert cache.blocks_rendered == rendered
 
 
+def test_rendering_ahead_gives_way_after_every_block_and_a_scrape_never_does(rig: Rig) -> None:
+    pauses: list[None] = []
+    cache = Exposition(rig.source, between_blocks=lambda: pauses.append(None))
+    assert_same(cache, rig)
+    assert pauses == [], "a scrape renders for itself, waiting: it pauses for nobody"
+    rendered = cache.blocks_rendered
+    cache.prepare(rig.source(), _boundary(rig))
+    blocks = -(-len(rig.series) // BLOCK_SERIES)
+    assert cache.blocks_rendered - rendered == len(pauses) == blocks
+
+
 def test_a_commit_after_rendering_ahead_costs_the_scrape_only_its_block(rig: Rig) -> None:
     cache = Exposition(rig.source)
     assert_same(cache, rig)

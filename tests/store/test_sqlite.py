@@ -399,6 +399,9 @@ def test_request_times_are_ascending_and_strictly_after_since(store: Store) -> N
     returned = store.ledger.times("realtime", 0)
     returned.clear()  # a copy: the caller cannot change the ledger
     assert len(store.ledger.times("realtime", 0)) == 4
+    counts = [store.ledger.count("realtime", since) for since in (0, NOW - 60.5, NOW - 60.0, NOW)]
+    assert counts == [4, 4, 2, 0], "what times() holds, counted without a copy"
+    assert store.ledger.count("insight_usage", 0) == 0
 
 
 def test_ledger_budgets_lists_each_budget_with_requests(store: Store) -> None:

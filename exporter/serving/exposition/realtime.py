@@ -37,6 +37,11 @@ CHUNK_BYTES = 256 * 1024
 
 Ref = Callable[[], object]
 Part = bytes | memoryview
+Pause = Callable[[], None]
+
+
+def _go_on() -> None:
+    """A scrape's own rebuild does not pause: it is the one waiting."""
 
 
 def _none() -> None:
@@ -141,10 +146,14 @@ class RealtimeSection:
             and self._section == section_key(data)
         )
 
-    def update(self, fmt: Format, data: CollectorInput) -> int:
-        """Bring the section up to ``data``; returns how many blocks had to be rendered."""
+    def update(self, fmt: Format, data: CollectorInput, *, between: Pause = _go_on) -> int:
+        """Bring the section up to ``data``; returns how many blocks had to be rendered.
+
+        ``between`` runs after each block a rebuild renders: rendering ahead of a
+        replay window gives the scrapes the GIL there (:data:`AHEAD_PAUSE_S`).
+        """
         if not self.serves(data):
-            self._rebuild(fmt, data)
+            self._rebuild(fmt, data, between)
             return len(self._blocks)
         if self._windows() is data.windows:
             return 0
@@ -163,7 +172,7 @@ class RealtimeSection:
         self.version += bool(dirty)
         return len(stale)
 
-    def _rebuild(self, fmt: Format, data: CollectorInput) -> None:
+    def _rebuild(self, fmt: Format, data: CollectorInput, between: Pause) -> None:
         """Render every block, closing each family's chunks as they fill.
 
         A block's samples are copied into a chunk (and dropped) as soon as its
@@ -185,6 +194,7 @@ class RealtimeSection:
             self._parts[family * stride] = header
         for index, block in enumerate(self._blocks):
             pieces = block.render(fmt, data)
+            between()
             if len(pieces) != len(headers):
                 raise AssertionError("the real-time section must yield the same families")
             for family, piece in enumerate(pieces):
