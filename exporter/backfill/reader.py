@@ -68,8 +68,12 @@ def _read(conn: sqlite3.Connection, path: Path) -> StoredHistory:
         found = conn.execute("SELECT value FROM counters WHERE name = 'windows_missed_total'")
         row = found.fetchone()
         missed = int(row[0]) if row else 0
-        keys = dict(conn.execute("SELECT id, key FROM series").fetchall())
+        rows = conn.execute("SELECT id, key, cursor FROM series").fetchall()
+        keys = {series_id: key for series_id, key, _ in rows}
         series = read_windows(conn, keys)
+        for _, key, cursor in rows:
+            if cursor is not None and key in series:
+                series[key] = series[key].fetched_up_to(cursor)
         return StoredHistory(StoreSnapshot.adopt(series, missed), _insight(conn))
     finally:
         conn.execute("COMMIT")

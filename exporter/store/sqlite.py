@@ -114,7 +114,9 @@ class Store(Connection):
                 rollback(conn)
                 raise self._error("reading windows back", error) from error
             with self._mem_lock:
-                self._series.update(found)
+                for key, data in found.items():
+                    cursor = self._cursors.get(key)
+                    self._series[key] = data if cursor is None else data.fetched_up_to(cursor)
                 self._published = None
 
     @property

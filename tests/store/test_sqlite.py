@@ -288,6 +288,10 @@ def test_a_poll_answered_without_rows_still_moves_the_newest_window_fetched(
         assert after is not None
         assert (after.newest_ts, after.fetched_ts) == (NOW - 180, NOW - 80)
         assert after.version is not before.version, "a scrape must show it"
+        store.keep_in_memory(None)  # memory grows: windows read back from the file
+        reread = store.snapshot().get("s")
+        assert reread is not None
+        assert reread.fetched_ts == NOW - 80
         store.prune(NOW)
         pruned = store.snapshot().get("s")
         assert pruned is not None
