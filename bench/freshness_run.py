@@ -25,7 +25,7 @@ from exporter.agora.limits import DAY, Budget
 from exporter.app import App, build_app
 from exporter.catalog.alerts import QUALITY_ALERTS, ShippedAlert
 from exporter.catalog.realtime import Scope
-from exporter.cli.demo import DEMO_APPID, DEMO_CUSTOMER_ID, DEMO_CUSTOMER_SECRET
+from exporter.cli.demo import DEMO_APPID, demo_account
 from exporter.scheduling.latency import AlertLatency, alert_latencies, alone_latencies
 from exporter.scheduling.planner import PollPlan
 from exporter.settings import load_settings
@@ -65,12 +65,7 @@ def freshness_config(base_url: str, state_dir: Path, equal_weights: bool) -> dic
             "scope_weights": dict.fromkeys(DEFAULT_SCOPE_WEIGHTS, 1.0),
         }
     return {
-        "agora": {
-            "base_url": base_url,
-            "customer_id": DEMO_CUSTOMER_ID,
-            "customer_secret": DEMO_CUSTOMER_SECRET,
-            "plan": "enterprise",
-        },
+        "agora": demo_account(base_url),
         "state_dir": str(state_dir),
         "apps": [app],
     }

@@ -26,6 +26,17 @@ DEMO_ALERTS = {"token": "demo-console-alerts", "listen_address": "127.0.0.1:0"}
 """With alerts.enabled, the simulator posts Console alerts to this loopback listener."""
 
 
+def demo_account(base_url: str) -> dict[str, Any]:
+    """The ``agora`` section for the simulated account at ``base_url``, on Enterprise's
+    own limits."""
+    return {
+        "base_url": base_url,
+        "customer_id": DEMO_CUSTOMER_ID,
+        "customer_secret": DEMO_CUSTOMER_SECRET,
+        "plan": "enterprise",
+    }
+
+
 def demo_overrides(base_url: str, state_dir: Path) -> dict[str, Any]:
     """The demo's config: one app, both product types, two channels with users.
 
@@ -33,13 +44,7 @@ def demo_overrides(base_url: str, state_dir: Path) -> dict[str, Any]:
     series refresh every few minutes; the planner treats it like any override.
     """
     return {
-        "agora": {
-            "base_url": base_url,
-            "customer_id": DEMO_CUSTOMER_ID,
-            "customer_secret": DEMO_CUSTOMER_SECRET,
-            "plan": "enterprise",
-            "quota": DEMO_QUOTA,
-        },
+        "agora": demo_account(base_url) | {"quota": DEMO_QUOTA},
         "state_dir": str(state_dir),
         "apps": [
             {

@@ -103,18 +103,21 @@ class CollectorInput:
     paused: Sequence[Series] = ()
     """Configured series paused for want of users: not in ``series``, absent from /metrics."""
 
-    def lag_of(self, series: Series) -> float:
-        """How far behind real time replay shows ``series``."""
+    def timing_of(self, series: Series) -> SeriesTiming | None:
+        """The series' own interval and replay lag; without one (tests), its budget's;
+        None when neither is known (a backfill's render polls nothing)."""
         found = self.timing.get(series.key)
-        return self.budgets[series.budget].lag_s if found is None else found.lag_s
-
-    def interval_of(self, series: Series) -> int | None:
-        """How often ``series`` is polled (None: not at all, as in a backfill's render)."""
-        found = self.timing.get(series.key)
-        if found is not None:
-            return found.interval_s
         budget = self.budgets.get(series.budget)
-        return None if budget is None else budget.interval_s
+        if found is None and budget is not None:
+            return SeriesTiming(budget.interval_s, round(budget.lag_s))
+        return found
+
+    def lag_of(self, series: Series) -> float:
+        """How far behind real time replay shows ``series`` (only replay asks)."""
+        timing = self.timing_of(series)
+        if timing is None:
+            raise KeyError(f"no replay lag for {series.describe()}: neither timing nor budget")
+        return timing.lag_s
 
 
 def _label_values(shown: Shown) -> list[str]:
@@ -174,9 +177,9 @@ def _realtime_families(data: CollectorInput) -> Iterator[Metric]:
         found = data.windows.get(one.key)
         if found is not None and found.fetched_ts is not None:
             newest.add_metric(labels, float(found.fetched_ts))
-        every = data.interval_of(one)
-        if every is not None:
-            interval.add_metric(labels, float(every))
+        timing = data.timing_of(one)
+        if timing is not None:
+            interval.add_metric(labels, float(timing.interval_s))
     yield from families.values()
     yield from (shown_at, newest, interval)
 

@@ -10,18 +10,12 @@ import pytest
 from exporter.agora.limits import Endpoint
 from exporter.simulator import Simulator
 from exporter.simulator.cli import main
+from exporter.simulator.realtime import QUALITY_METRICS
 from tests.conftest import APPID, MakeSimulator, client_for
 from tests.fakes import FakeClock
 
 USAGE = Endpoint.REALTIME_USAGE.value
 QUALITY = Endpoint.REALTIME_QUALITY.value
-QUALITY_METRICS = (
-    "joinSuccessRate",
-    "joinSuccessIn5sRate",
-    "audioFreezeRate",
-    "videoFreezeRate",
-    "networkDelay",
-)
 
 
 def ask(client: httpx.Client, now: float, path: str, **params: Any) -> list[dict[str, Any]]:

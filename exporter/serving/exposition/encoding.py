@@ -74,9 +74,12 @@ class Format:
         self.tail = encoder(_Families([]))  # "# EOF\n" in OpenMetrics, nothing in text
         self._headers: dict[tuple[str, str, str, str], bytes] = {}
 
-    def render(self, families: Iterable[Metric]) -> bytes:
-        """The families as the encoder writes them, without its closing tail."""
-        out = self._encoder(_Families(list(families)))
+    def render(
+        self, families: Iterable[Metric], *, encoder: Callable[[Collector], bytes] | None = None
+    ) -> bytes:
+        """The families as the encoder (or ``encoder``, of the same format) writes them,
+        without its closing tail."""
+        out = (encoder or self._encoder)(_Families(list(families)))
         return out[: len(out) - len(self.tail)]
 
     def header(self, family: Metric) -> bytes:
@@ -98,11 +101,8 @@ class Format:
         """
         if not family.samples:
             return b""
-        if self._as_they_are is not self._encoder and _legacy_names(family):
-            out = self._as_they_are(_Families([family]))
-            out = out[: len(out) - len(self.tail)]
-        else:
-            out = self.render([family])
+        legacy = self._as_they_are is not self._encoder and _legacy_names(family)
+        out = self.render([family], encoder=self._as_they_are if legacy else None)
         header = self.header(family)
         if not out.startswith(header):
             raise AssertionError(f"{family.name}: the encoding does not start with the header")
