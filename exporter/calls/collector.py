@@ -10,18 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from exporter.calls.view import CallState, session_info, shown_samples
 from exporter.catalog import calls as catalog
-
-
-def _gauge(one: catalog.CallSelfMetric) -> GaugeMetricFamily:
-    return GaugeMetricFamily(one.name, one.help, labels=list(one.labels))
-
-
-def _counter(one: catalog.CallSelfMetric) -> CounterMetricFamily:
-    return CounterMetricFamily(one.name.removesuffix("_total"), one.help, labels=list(one.labels))
+from exporter.catalog.families import counter_of, gauge_of
 
 
 def call_families(state: CallState) -> Iterator[Metric]:
@@ -53,11 +46,11 @@ def call_families(state: CallState) -> Iterator[Metric]:
             yield families[metric.family]
     if undocumented.samples:
         yield undocumented
-    stamps = _gauge(catalog.SAMPLE_TIMESTAMP)
+    stamps = gauge_of(catalog.SAMPLE_TIMESTAMP)
     for user, ts in sorted(newest.items()):
         stamps.add_metric(list(user), float(ts))
     yield stamps
-    info = _gauge(catalog.SESSION_INFO)
+    info = gauge_of(catalog.SESSION_INFO)
     for user_info in session_info(state.calls):
         info.add_metric(list(user_info), 1.0)
     if info.samples:
@@ -66,23 +59,23 @@ def call_families(state: CallState) -> Iterator[Metric]:
 
 
 def _self_families(state: CallState) -> Iterator[Metric]:
-    ongoing = _gauge(catalog.ONGOING)
+    ongoing = gauge_of(catalog.ONGOING)
     for appid, count in sorted(state.ongoing.items()):
         ongoing.add_metric([appid], float(count))
     yield ongoing
-    inspected = _gauge(catalog.INSPECTED)
+    inspected = gauge_of(catalog.INSPECTED)
     per_app: dict[str, int] = dict.fromkeys(state.ongoing, 0)
     for call in state.calls:
         per_app[call.appid] = per_app.get(call.appid, 0) + 1
     for appid, count in sorted(per_app.items()):
         inspected.add_metric([appid], float(count))
     yield inspected
-    skipped = _counter(catalog.SKIPPED)
+    skipped = counter_of(catalog.SKIPPED)
     reasons = dict.fromkeys(catalog.SKIP_REASONS, 0) | dict(state.skipped)
     for reason, count in sorted(reasons.items()):
         skipped.add_metric([reason], float(count))
     yield skipped
-    unknown = _counter(catalog.UNKNOWN)
+    unknown = counter_of(catalog.UNKNOWN)
     for mid, count in sorted(state.unknown_mids.items()):
         unknown.add_metric([str(mid)], float(count))
     yield unknown

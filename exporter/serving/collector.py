@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from prometheus_client.core import (
-    CounterMetricFamily,
     GaugeMetricFamily,
     Metric,
 )
@@ -37,6 +36,7 @@ from exporter import __version__
 from exporter.agora.limits import Budget, Limits
 from exporter.calls.collector import call_families
 from exporter.calls.view import EMPTY_CALLS, CallState
+from exporter.catalog.families import counter_of, gauge_of
 from exporter.catalog.own import (
     BUILD_INFO,
     NEWEST_WINDOW_TIMESTAMP,
@@ -47,7 +47,6 @@ from exporter.catalog.own import (
     SHAPE_POLL_INTERVAL,
     WINDOW_TIMESTAMP,
     WINDOWS_MISSED,
-    SelfMetric,
 )
 from exporter.catalog.realtime import REALTIME_METRICS, SCOPE_LABELS, Scope
 from exporter.insight.view import EMPTY_INSIGHT, InsightState
@@ -136,10 +135,6 @@ def _shape_labels(series: Series) -> list[str]:
     return [series.appid, series.product_type, series.scope.value, cname, uids, series.metric]
 
 
-def _gauge(family: SelfMetric) -> GaugeMetricFamily:
-    return GaugeMetricFamily(family.name, family.help, labels=list(family.labels))
-
-
 def _value_families() -> dict[str, GaugeMetricFamily]:
     """One empty family per real-time metric and scope it is exposed at."""
     families: dict[str, GaugeMetricFamily] = {}
@@ -159,9 +154,9 @@ def _realtime_families(data: CollectorInput) -> Iterator[Metric]:
     while its polls are answered) and the poll interval, one sample each per shape."""
     families = _value_families()
     shown_at, newest, interval = (
-        _gauge(WINDOW_TIMESTAMP),
-        _gauge(NEWEST_WINDOW_TIMESTAMP),
-        _gauge(SHAPE_POLL_INTERVAL),
+        gauge_of(WINDOW_TIMESTAMP),
+        gauge_of(NEWEST_WINDOW_TIMESTAMP),
+        gauge_of(SHAPE_POLL_INTERVAL),
     )
     for one in data.series:
         labels = _shape_labels(one)
@@ -185,16 +180,8 @@ def _realtime_families(data: CollectorInput) -> Iterator[Metric]:
 
 
 def _quota_families(data: CollectorInput) -> Iterator[Metric]:
-    limit = GaugeMetricFamily(QUOTA_LIMIT.name, QUOTA_LIMIT.help, labels=list(QUOTA_LIMIT.labels))
-    used = GaugeMetricFamily(QUOTA_USED.name, QUOTA_USED.help, labels=list(QUOTA_USED.labels))
-    interval = GaugeMetricFamily(
-        POLL_INTERVAL.name,
-        POLL_INTERVAL.help,
-        labels=list(POLL_INTERVAL.labels),
-    )
-    paused = GaugeMetricFamily(
-        SERIES_PAUSED.name, SERIES_PAUSED.help, labels=list(SERIES_PAUSED.labels)
-    )
+    limit, used = gauge_of(QUOTA_LIMIT), gauge_of(QUOTA_USED)
+    interval, paused = gauge_of(POLL_INTERVAL), gauge_of(SERIES_PAUSED)
     for budget, state in sorted(data.budgets.items()):
         for period, _, cap in periods(state.limits):
             limit.add_metric([budget.value, period], float(cap))
@@ -203,10 +190,10 @@ def _quota_families(data: CollectorInput) -> Iterator[Metric]:
         if state.paused is not None:
             paused.add_metric([budget.value], float(state.paused))
     yield from (limit, used, interval, paused)
-    missed = CounterMetricFamily("agora_exporter_windows_missed", WINDOWS_MISSED.help, labels=[])
+    missed = counter_of(WINDOWS_MISSED)
     missed.add_metric([], float(data.windows_missed_total))
     yield missed
-    build = GaugeMetricFamily(BUILD_INFO.name, BUILD_INFO.help, labels=list(BUILD_INFO.labels))
+    build = gauge_of(BUILD_INFO)
     build.add_metric([__version__, REVISION, platform.python_version()], 1.0)
     yield build
 

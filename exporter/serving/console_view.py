@@ -15,6 +15,7 @@ from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from exporter.catalog.families import counter_of, gauge_of
 from exporter.catalog.own import (
     CONSOLE_ACCEPTED,
     CONSOLE_ACTIVE,
@@ -95,9 +96,7 @@ NO_CONSOLE: ConsoleRunner = _NoConsole()
 
 
 def _counter(metric: SelfMetric, values: Mapping[str, int] | int) -> CounterMetricFamily:
-    family = CounterMetricFamily(
-        metric.name.removesuffix("_total"), metric.help, labels=list(metric.labels)
-    )
+    family = counter_of(metric)
     if isinstance(values, int):
         family.add_metric([], float(values))
     else:
@@ -107,7 +106,7 @@ def _counter(metric: SelfMetric, values: Mapping[str, int] | int) -> CounterMetr
 
 
 def _gauge(metric: SelfMetric, values: Mapping[str, float] | float) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(metric.name, metric.help, labels=list(metric.labels))
+    family = gauge_of(metric)
     if isinstance(values, int | float):
         family.add_metric([], float(values))
     else:

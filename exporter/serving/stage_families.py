@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client.core import (
-    CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
 
+from exporter.catalog.families import counter_of, gauge_of
 from exporter.catalog.insight import Granularity
 from exporter.catalog.own import (
     API_DURATION,
@@ -40,7 +40,7 @@ def insight_point_families(insight: InsightState) -> Iterator[Metric]:
                     labels=list(one.catalog.labels),
                 )
         stamp = stamps[granularity]
-        shown_at = GaugeMetricFamily(stamp.name, stamp.help, labels=list(stamp.labels))
+        shown_at = gauge_of(stamp)
         for shown in insight.shown:
             series = shown.series
             if series.granularity is not granularity:
@@ -55,11 +55,7 @@ def insight_point_families(insight: InsightState) -> Iterator[Metric]:
 
 
 def request_families(stats: StatsSnapshot) -> Iterator[Metric]:
-    requests = CounterMetricFamily(
-        "agora_exporter_api_requests",
-        API_REQUESTS.help,
-        labels=list(API_REQUESTS.labels),
-    )
+    requests = counter_of(API_REQUESTS)
     for (endpoint, outcome), count in sorted(stats.requests.items()):
         requests.add_metric([endpoint, outcome], float(count))
     yield requests
@@ -76,7 +72,7 @@ def request_families(stats: StatsSnapshot) -> Iterator[Metric]:
         buckets.append(("+Inf", float(histogram.count)))
         durations.add_metric([endpoint], buckets, histogram.total_s)
     yield durations
-    up = GaugeMetricFamily(UP.name, UP.help, labels=list(UP.labels))
+    up = gauge_of(UP)
     for appid, is_up in sorted(stats.up.items()):
         up.add_metric([appid], 1.0 if is_up else 0.0)
     yield up
