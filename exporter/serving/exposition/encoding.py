@@ -97,7 +97,8 @@ class Format:
 
         Names already legacy Prometheus names (all of the exporter's) are written
         as they are (:func:`names_as_they_are`): the same bytes, without escaping
-        each sample's name character by character, a third of a render.
+        each sample's name character by character: a quarter of a render (0.55 s -> 0.42 s
+        at 22,010 series).
         """
         if not family.samples:
             return b""
