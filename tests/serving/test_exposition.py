@@ -370,6 +370,50 @@ def test_a_commit_after_rendering_ahead_costs_the_scrape_only_its_block(rig: Rig
     assert cache.blocks_rendered == rendered + 1
 
 
+def test_rendering_ahead_again_takes_in_only_the_commits_since(rig: Rig) -> None:
+    cache = Exposition(rig.source)
+    assert_same(cache, rig)
+    at = _boundary(rig)
+    cache.prepare(rig.source(), at)
+    rig.commit(rig.series[-1], int(at) - LAG, 1, value=0.3)
+    rendered = cache.blocks_rendered
+    cache.prepare(rig.source(), at)
+    assert cache.blocks_rendered == rendered + 1, "only the committed series' block"
+    rig.clock.set(at)
+    assert b"} 0.3\n" in assert_same(cache, rig)
+    assert cache.blocks_rendered == rendered + 1, "the scrape at the boundary renders nothing"
+
+
+def test_a_new_plan_after_rendering_ahead_is_rendered_ahead_in_full(rig: Rig) -> None:
+    cache = Exposition(rig.source)
+    assert_same(cache, rig)
+    at = _boundary(rig)
+    cache.prepare(rig.source(), at)
+    rig.series = rig.series[:-1]
+    rendered = cache.blocks_rendered
+    cache.prepare(rig.source(), at)
+    assert cache.blocks_rendered - rendered == -(-len(rig.series) // BLOCK_SERIES)
+    rig.clock.set(at)
+    assert_same(cache, rig)
+
+
+def test_the_thread_takes_in_commits_before_the_window_moves_on(rig: Rig) -> None:
+    cache = Exposition(rig.source, lead_s=5)
+    assert_same(cache, rig)
+    full = cache.blocks_rendered
+    rig.clock.set(_boundary(rig) - 3)
+    cache.start()
+    try:
+        wait_until(lambda: cache.blocks_rendered == 2 * full, timeout_s=30, what="a render ahead")
+        rig.commit(rig.series[0], int(rig.clock()) - LAG, 1, value=0.3)
+        wait_until(lambda: cache.blocks_rendered == 2 * full + 1, timeout_s=30, what="a refresh")
+    finally:
+        cache.stop()
+    rig.clock.advance(3)
+    assert b"} 0.3\n" in assert_same(cache, rig)
+    assert cache.blocks_rendered == 2 * full + 1
+
+
 def test_a_format_nobody_scraped_lately_is_not_rendered_ahead(rig: Rig) -> None:
     cache = Exposition(rig.source)
     assert_same(cache, rig)

@@ -25,6 +25,13 @@ LEAD_S = 5.0
 """How long before a replay window moves on its section is rendered (about 1 s of CPU)."""
 RECENT_S = 60.0
 """Only formats scraped this recently are rendered ahead: an idle exporter renders nothing."""
+REFRESH_S = 0.25
+"""Once rendered ahead, the section takes in the commits since every REFRESH_S until
+the window moves on: the first scrape after it renders the last quarter second's
+commits, not the 5 s of them (at 10 commits a second, 50 blocks: 150 ms)."""
+REFRESH_GUARD_S = 0.1
+"""No refresh starts this close to the boundary: a scrape crossing it while a
+refresh holds the section would render every block itself."""
 IDLE_WAIT_S = 20.0
 AHEAD_PAUSE_S = 0.001
 """Rendering ahead sleeps this long after each block (of 16 series): 0.25 s more at
@@ -154,39 +161,48 @@ class Exposition:
     def prepare(self, data: CollectorInput, at: float) -> None:
         """Render the real-time section as a scrape at ``at`` will show it, scrapes going on.
 
-        Only formats scraped in the last RECENT_S are rendered. A commit
-        between now and ``at`` costs that scrape only its block.
+        Only formats scraped in the last RECENT_S are rendered: in full the
+        first time (or after a new plan), then only the blocks commits changed
+        since. A section being rendered is taken out of the cache meanwhile, so
+        no scrape ever sees one half done.
         """
         ahead = replace(data, now=at)
         with self._lock:
             recent = [
-                (content_type, cached.fmt)
+                (content_type, cached.fmt, cached.ahead)
                 for content_type, cached in self._formats.items()
                 if cached.scraped_at >= data.now - RECENT_S
             ]
-        for content_type, fmt in recent:
-            section = RealtimeSection()
+            for content_type, _, _ in recent:
+                self._formats[content_type].ahead = None
+        for content_type, fmt, section in recent:
+            if section is None or not section.serves(ahead):
+                section = RealtimeSection()
             rendered = section.update(fmt, ahead, between=self._between_blocks)
             with self._lock:
                 self.blocks_rendered += rendered
                 cached = self._formats.get(content_type)
-                if cached is not None:
+                if cached is not None and cached.ahead is None:
                     cached.ahead = section
 
     def run_ahead(self) -> None:
-        """Until :meth:`stop`: render each replay window's section ``lead_s`` before it shows."""
+        """Until :meth:`stop`: render each replay window's section ``lead_s`` before it
+        shows, then take in the commits every REFRESH_S until it does."""
         prepared: float | None = None
         while not self._stopping.is_set():
             data = self._source()
             at = next_boundary(data)
             if at is None:
                 self._stopping.wait(IDLE_WAIT_S)
-            elif at != prepared and at - data.now <= self._lead_s:
+                continue
+            left = at - data.now
+            if left > self._lead_s:
+                self._stopping.wait(left - self._lead_s)
+                continue
+            if at != prepared or left > REFRESH_GUARD_S:
                 self.prepare(data, at)
                 prepared = at
-            else:
-                wake = at if at == prepared else at - self._lead_s
-                self._stopping.wait(max(0.05, wake - data.now))
+            self._stopping.wait(max(0.05, min(REFRESH_S, left)))
 
     def _run_ahead_logged(self) -> None:
         try:
