@@ -7,6 +7,7 @@ uids]) combination: exactly one API request per poll.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from exporter.catalog.polled import PolledSeries
 from exporter.catalog.realtime import REALTIME_METRICS, RealtimeMetric, Scope
@@ -23,9 +24,11 @@ class Series(PolledSeries):
     cname: str | None = None
     uids: tuple[int, ...] = ()
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """Stable identifier used by the store; survives restarts and reordering."""
+        """Stable identifier used by the store; survives restarts and reordering.
+
+        Worked out once per series (every scrape looks up every series by it)."""
         uids = ",".join(str(uid) for uid in self.uids)
         parts = (self.appid, self.product_type, self.metric, self.scope, self.cname or "", uids)
         return "/".join(parts)
@@ -34,7 +37,7 @@ class Series(PolledSeries):
     def catalog(self) -> RealtimeMetric:
         return REALTIME_METRICS[self.metric]
 
-    @property
+    @cached_property
     def family(self) -> str:
         family = self.catalog.family(self.scope)
         assert family is not None, f"{self.metric} has no {self.scope} family"

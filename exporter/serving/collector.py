@@ -44,6 +44,7 @@ from exporter.catalog.own import (
     QUOTA_LIMIT,
     QUOTA_USED,
     SERIES_PAUSED,
+    SHAPE_LABELS,
     SHAPE_POLL_INTERVAL,
     WINDOW_TIMESTAMP,
     WINDOWS_MISSED,
@@ -148,35 +149,41 @@ def _value_families() -> dict[str, GaugeMetricFamily]:
     return families
 
 
-def _realtime_families(data: CollectorInput) -> Iterator[Metric]:
-    """Each series' values (one per uid), then its request shape's freshness: the window
-    shown, the newest window fetched (with users or without: a quiet channel is fresh
-    while its polls are answered) and the poll interval, one sample each per shape."""
-    families = _value_families()
-    shown_at, newest, interval = (
-        gauge_of(WINDOW_TIMESTAMP),
-        gauge_of(NEWEST_WINDOW_TIMESTAMP),
-        gauge_of(SHAPE_POLL_INTERVAL),
-    )
+RealtimeLine = tuple[str, tuple[str, ...], Sequence[str], float, float | None]
+"""One real-time sample: its family's name, label names, label values, value, timestamp."""
+
+
+def realtime_lines(data: CollectorInput) -> Iterator[RealtimeLine]:
+    """Every real-time sample, series by series: the series' values (one per uid), then its
+    request shape's freshness: the window shown, the newest window fetched (with users
+    or without: a quiet channel is fresh while its polls are answered) and the poll
+    interval, one sample each per shape."""
     for one in data.series:
-        labels = _shape_labels(one)
+        names, labels = SCOPE_LABELS[one.scope], _shape_labels(one)
         window: int | None = None
         for shown in shown_windows(
             (one,), data.windows, now=data.now, mode=data.mode, lag_s=data.lag_of
         ):
             stamp = float(shown.window_ts) if data.timestamps else None
-            families[one.family].add_metric(_label_values(shown), shown.value, stamp)
+            yield one.family, names, _label_values(shown), shown.value, stamp
             window = shown.window_ts if window is None else max(window, shown.window_ts)
         if window is not None:
-            shown_at.add_metric(labels, float(window))
+            yield WINDOW_TIMESTAMP.name, SHAPE_LABELS, labels, float(window), None
         found = data.windows.get(one.key)
         if found is not None and found.fetched_ts is not None:
-            newest.add_metric(labels, float(found.fetched_ts))
+            yield NEWEST_WINDOW_TIMESTAMP.name, SHAPE_LABELS, labels, float(found.fetched_ts), None
         timing = data.timing_of(one)
         if timing is not None:
-            interval.add_metric(labels, float(timing.interval_s))
+            yield SHAPE_POLL_INTERVAL.name, SHAPE_LABELS, labels, float(timing.interval_s), None
+
+
+def _realtime_families(data: CollectorInput) -> Iterator[Metric]:
+    """The families of :func:`realtime_lines`: each value family, then the three freshness ones."""
+    freshness = (WINDOW_TIMESTAMP, NEWEST_WINDOW_TIMESTAMP, SHAPE_POLL_INTERVAL)
+    families = {**_value_families(), **{one.name: gauge_of(one) for one in freshness}}
+    for name, _, values, value, stamp in realtime_lines(data):
+        families[name].add_metric(values, value, stamp)
     yield from families.values()
-    yield from (shown_at, newest, interval)
 
 
 def _quota_families(data: CollectorInput) -> Iterator[Metric]:

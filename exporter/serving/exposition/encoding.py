@@ -20,10 +20,14 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import cast
 
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.openmetrics.exposition import ALLOWUTF8, UNDERSCORES
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from exporter.serving.collector import RealtimeLine
 
 GZIP_LEVEL = 1
 """Level 1 deflates 11 MB of exposition in 30 ms to 5 %; level 5 takes 50 ms for 4.5 %."""
@@ -41,6 +45,12 @@ class _Families:
 
 
 _LEGACY_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_ESCAPED = re.compile(r'[\\"\n]')
+"""What the encoders escape in a label value: a value with none is written as it is."""
+_MARK = "\x00{}\x00"
+_UNMADE = ""  # a template not made yet (None: the encoder writes that family's lines)
+_value_text = cast(Callable[[float], str], floatToGoString)
+"""A sample's value as both encoders write it (prometheus_client leaves it untyped)."""
 
 
 def names_as_they_are(encoder: Callable[[Collector], bytes]) -> Callable[[Collector], bytes]:
@@ -73,6 +83,7 @@ class Format:
         self.content_type = content_type
         self.tail = encoder(_Families([]))  # "# EOF\n" in OpenMetrics, nothing in text
         self._headers: dict[tuple[str, str, str, str], bytes] = {}
+        self._templates: dict[tuple[str, tuple[str, ...]], str | None] = {}
 
     def render(
         self, families: Iterable[Metric], *, encoder: Callable[[Collector], bytes] | None = None
@@ -108,6 +119,56 @@ class Format:
         if not out.startswith(header):
             raise AssertionError(f"{family.name}: the encoding does not start with the header")
         return out[len(header) :]
+
+    def lines(self, samples: Iterable[RealtimeLine], names: Sequence[str]) -> list[bytes]:
+        """The sample lines of each family of ``names``, as :meth:`samples` writes them.
+
+        Each line is filled into a template the encoder made once per family
+        and label names: the real-time section of 22,010 series renders in
+        0.17 s instead of 0.42 s, and leaves no objects behind for the garbage
+        collector. A sample with a timestamp, or with a label value the encoder
+        escapes, is written by the encoder itself.
+        """
+        found: dict[str, list[str]] = {name: [] for name in names}
+        for name, label_names, values, value, stamp in samples:
+            template = self._templates.get((name, label_names), _UNMADE)
+            if template is _UNMADE:
+                template = self._templates[name, label_names] = self._template(name, label_names)
+            if template is not None and stamp is None and not _ESCAPED.search("".join(values)):
+                found[name].append(template.format(*values, _value_text(value)))
+            else:
+                found[name].append(self._one_line(name, label_names, values, value, stamp))
+        return ["".join(found[name]).encode() for name in names]
+
+    def _template(self, name: str, label_names: tuple[str, ...]) -> str | None:
+        """A ``str.format`` template of the line of one gauge sample: label values by
+        position, then the value; None where the encoder does not write it so."""
+        marks = [_MARK.format(index) for index in range(len(label_names))]
+        line = self._one_line(name, label_names, marks, 0.5)
+        if not line.endswith(" 0.5\n"):
+            return None
+        template = line[: -len("0.5\n")].replace("{", "{{").replace("}", "}}")
+        for index, mark in enumerate(marks):
+            if template.count(mark) != 1:
+                return None
+            template = template.replace(mark, f"{{{index}}}")
+        template += f"{{{len(marks)}}}\n"
+        probe = [f"v{index}" for index in range(len(label_names))]
+        expected = self._one_line(name, label_names, probe, 0.25)
+        return template if template.format(*probe, _value_text(0.25)) == expected else None
+
+    def _one_line(
+        self,
+        name: str,
+        label_names: Sequence[str],
+        values: Sequence[str],
+        value: float,
+        stamp: float | None = None,
+    ) -> str:
+        """One gauge sample's line, as the encoder writes it."""
+        one = GaugeMetricFamily(name, "", labels=list(label_names))
+        one.add_metric(values, value, stamp)
+        return self.samples(one).decode()
 
 
 @dataclass

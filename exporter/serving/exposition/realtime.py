@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from exporter.realtime.series import Series
 from exporter.realtime.view import Mode, SeriesWindows
-from exporter.serving.collector import CollectorInput, realtime_families
+from exporter.serving.collector import CollectorInput, realtime_families, realtime_lines
 from exporter.serving.exposition.encoding import Chunk, Format, crc_of
 from exporter.timing.windows import WINDOW_S, floor_window, replay_window
 
@@ -116,10 +116,10 @@ class _Block:
             seen is not _version(get(key)) for seen, key in zip(self.seen, self.keys, strict=True)
         )
 
-    def render(self, fmt: Format, data: CollectorInput) -> list[bytes]:
-        """The block's sample lines, one piece per real-time family."""
+    def render(self, fmt: Format, data: CollectorInput, names: Sequence[str]) -> list[bytes]:
+        """The block's sample lines, one piece per real-time family (``names``, in order)."""
         self.seen = [_version(data.windows.get(key)) for key in self.keys]
-        return [fmt.samples(one) for one in realtime_families(replace(data, series=self.series))]
+        return fmt.lines(realtime_lines(replace(data, series=self.series)), names)
 
 
 class RealtimeSection:
@@ -131,6 +131,7 @@ class RealtimeSection:
         self._section: tuple[object, ...] = ()
         self._windows: Ref = _dead
         self._blocks: list[_Block] = []
+        self._names: list[str] = []  # the families, in order
         self._parts: list[Part] = []  # per family: its header, then one part per block
         self._chunk_of: list[int] = []
         self.chunks: list[Chunk] = []
@@ -161,7 +162,7 @@ class RealtimeSection:
         dirty: set[int] = set()
         stride = len(self._blocks) + 1
         for index in stale:
-            for family, piece in enumerate(self._blocks[index].render(fmt, data)):
+            for family, piece in enumerate(self._blocks[index].render(fmt, data, self._names)):
                 at = family * stride + 1 + index
                 if piece != self._parts[at]:
                     self._parts[at] = piece
@@ -184,7 +185,8 @@ class RealtimeSection:
             _Block(chunk, [one.key for one in chunk])
             for chunk in (series[at : at + BLOCK_SERIES] for at in starts)
         ]
-        headers = [fmt.header(one) for one in realtime_families(replace(data, series=()))]
+        empty = list(realtime_families(replace(data, series=())))
+        headers, self._names = [fmt.header(one) for one in empty], [one.name for one in empty]
         stride = len(self._blocks) + 1
         self._parts = [b""] * (len(headers) * stride)
         opened = [family * stride for family in range(len(headers))]  # first part not in a chunk
@@ -193,7 +195,7 @@ class RealtimeSection:
         for family, header in enumerate(headers):
             self._parts[family * stride] = header
         for index, block in enumerate(self._blocks):
-            pieces = block.render(fmt, data)
+            pieces = block.render(fmt, data, self._names)
             between()
             if len(pieces) != len(headers):
                 raise AssertionError("the real-time section must yield the same families")
