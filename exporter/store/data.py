@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Iterable, Iterator, KeysView, Mapping
+from collections.abc import Iterable, Iterator, KeysView, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+from exporter.store.changes import ChangeLog
 from exporter.timing.windows import WINDOW_S
 
 MAX_UID = 2**63 - 1
@@ -201,24 +202,51 @@ EMPTY_WINDOWS = WindowValues()
 EMPTY_SERIES = SeriesData(newest_ts=None, values=MappingProxyType({}))
 
 
+Position = tuple[ChangeLog | None, int]
+"""A snapshot's store's change log (None: none) and its generation in it."""
+
+
 class StoreSnapshot:
     """A frozen view of every series at one instant; reading it takes no lock."""
 
-    __slots__ = ("__weakref__", "_series", "windows_missed_total")
+    __slots__ = ("__weakref__", "_changes", "_series", "generation", "windows_missed_total")
 
     def __init__(
         self, series: Mapping[str, SeriesData] | None = None, windows_missed_total: int = 0
     ) -> None:
         self._series: Mapping[str, SeriesData] = MappingProxyType(dict(series or {}))
         self.windows_missed_total = windows_missed_total
+        self._changes: ChangeLog | None = None
+        self.generation = 0
+        """The store's change log's generation when it was taken."""
 
     @classmethod
-    def adopt(cls, series: dict[str, SeriesData], windows_missed_total: int) -> StoreSnapshot:
-        """Wrap a dict nobody else will change (no second copy)."""
+    def adopt(
+        cls,
+        series: dict[str, SeriesData],
+        windows_missed_total: int,
+        changes: ChangeLog | None = None,
+    ) -> StoreSnapshot:
+        """Wrap a dict nobody else will change (no second copy); ``changes``: the store's log."""
         made = cls.__new__(cls)
         made._series = MappingProxyType(series)
         made.windows_missed_total = windows_missed_total
+        made._changes = changes
+        made.generation = 0 if changes is None else changes.generation
         return made
+
+    @property
+    def position(self) -> Position:
+        """Where this snapshot is in its store's changes: ask a later one what changed since."""
+        return self._changes, self.generation
+
+    def changed_since(self, position: Position) -> Sequence[str] | None:
+        """The keys of the series that may differ from the snapshot at ``position`` (of the
+        same store, taken before); None when that is not known: compare every series."""
+        changes, generation = position
+        if changes is None or changes is not self._changes:
+            return None
+        return changes.between(generation, self.generation)
 
     def get(self, series_key: str) -> SeriesData | None:
         return self._series.get(series_key)

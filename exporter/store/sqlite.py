@@ -12,10 +12,11 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 from exporter.store.calls import CallTable
+from exporter.store.changes import ChangeLog
 from exporter.store.connection import Connection, rollback
 from exporter.store.data import (
     EMPTY_SERIES,
@@ -67,6 +68,7 @@ class Store(Connection):
         self._series: dict[str, SeriesData] = {}
         self._missed = 0
         self._published: StoreSnapshot | None = None
+        self._changes = ChangeLog()  # the keys of every change published, for scrapes
         self._conn: sqlite3.Connection | None = None
         self._guard: DatabaseGuard | None = None
         self.ledger = LedgerTable(transaction=self._transaction, write_lock=self._write_lock)
@@ -117,7 +119,7 @@ class Store(Connection):
                 for key, data in found.items():
                     cursor = self._cursors.get(key)
                     self._series[key] = data if cursor is None else data.fetched_up_to(cursor)
-                self._published = None
+                self._publish(found)
 
     @property
     def path(self) -> Path:
@@ -204,7 +206,7 @@ class Store(Connection):
                 self._series[series_key] = data
                 self._cursors[series_key] = new_cursor
                 self._missed += int(missed_windows)
-                self._published = None
+                self._publish([series_key])
 
     def prune(self, now: float) -> None:
         """Drop windows older than the horizon (plus 10 min) and ledger entries older than 24 h.
@@ -230,7 +232,7 @@ class Store(Connection):
             with self._mem_lock:
                 self._series.update(changed)
                 if changed:
-                    self._published = None
+                    self._publish(changed)
 
     def forget_series(self, keep: Collection[str]) -> None:
         """Drop cursors and windows of every series not in ``keep`` (after a config reload)."""
@@ -248,7 +250,7 @@ class Store(Connection):
                     del self._ids[key]
                     self._series.pop(key, None)
                     self._cursors.pop(key, None)
-                self._published = None
+                self._publish(gone)
 
     # --- reading -------------------------------------------------------------
 
@@ -259,8 +261,14 @@ class Store(Connection):
         """
         with self._mem_lock:
             if self._published is None:
-                self._published = StoreSnapshot.adopt(dict(self._series), self._missed)
+                series = dict(self._series)
+                self._published = StoreSnapshot.adopt(series, self._missed, self._changes)
             return self._published
+
+    def _publish(self, keys: Iterable[str]) -> None:
+        """The next snapshot shows the series ``keys`` changed (under the memory lock)."""
+        self._changes.add(keys)
+        self._published = None
 
     @property
     def windows_missed_total(self) -> int:

@@ -26,6 +26,7 @@ from exporter.realtime.series import Series
 from exporter.realtime.view import Mode, SeriesTiming
 from exporter.serving.collector import BudgetState, CollectorInput
 from exporter.serving.exposition import Exposition
+from exporter.serving.exposition import realtime as realtime_module
 from exporter.serving.exposition.cache import RECENT_S
 from exporter.serving.exposition.realtime import BLOCK_SERIES, next_boundary
 from exporter.serving.runtime import LIVE_PROCESS, ProcessReader, ProcessSource
@@ -194,6 +195,24 @@ def test_a_commit_is_shown_by_the_next_scrape_and_renders_only_its_block(rig: Ri
     body = assert_same(cache, rig)
     assert cache.blocks_rendered == rendered + 1
     assert f'uid="{user.uids[0]}"}} 0.987654\n'.encode() in body
+
+
+def test_after_a_commit_a_scrape_compares_only_the_blocks_the_store_says_changed(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = Exposition(rig.source)
+    cached(cache, TEXT)
+    compared: list[object] = []
+    compare = realtime_module._Block.changed
+
+    def counted(block: realtime_module._Block, data: CollectorInput) -> bool:
+        compared.append(block)
+        return compare(block, data)
+
+    monkeypatch.setattr(realtime_module._Block, "changed", counted)
+    rig.commit(rig.series[-1], T0 + 3600 - LAG, 1, value=0.3)
+    assert b"} 0.3\n" in assert_same(cache, rig)
+    assert len(compared) == 1
 
 
 def test_memory_letting_go_of_windows_no_scrape_shows_renders_no_block_again(rig: Rig) -> None:

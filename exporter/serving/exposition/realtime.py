@@ -22,13 +22,14 @@ same instants, once every 20 s, as one lag did.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from exporter.realtime.series import Series
 from exporter.realtime.view import Mode, SeriesWindows
 from exporter.serving.collector import CollectorInput, realtime_families, realtime_lines
 from exporter.serving.exposition.encoding import Chunk, Format, crc_of
+from exporter.store.data import Position, StoreSnapshot
 from exporter.timing.windows import WINDOW_S, floor_window, replay_window
 
 BLOCK_SERIES = 16
@@ -132,6 +133,8 @@ class RealtimeSection:
         self._windows: Ref = _dead
         self._blocks: list[_Block] = []
         self._names: list[str] = []  # the families, in order
+        self._block_of: dict[str, int] = {}  # each series' block, by key
+        self._position: Position | None = None  # the snapshot shown, in its store's changes
         self._parts: list[Part] = []  # per family: its header, then one part per block
         self._chunk_of: list[int] = []
         self.chunks: list[Chunk] = []
@@ -158,7 +161,7 @@ class RealtimeSection:
             return len(self._blocks)
         if self._windows() is data.windows:
             return 0
-        stale = [index for index, block in enumerate(self._blocks) if block.changed(data)]
+        stale = self._stale(data)
         dirty: set[int] = set()
         stride = len(self._blocks) + 1
         for index in stale:
@@ -169,9 +172,26 @@ class RealtimeSection:
                     dirty.add(self._chunk_of[at])
         for index in sorted(dirty):
             self._join(self.chunks[index])
-        self._windows = _ref(data.windows)
+        self._caught_up(data)
         self.version += bool(dirty)
         return len(stale)
+
+    def _stale(self, data: CollectorInput) -> list[int]:
+        """The blocks with a series changed since last shown: among those of the series the
+        store says changed since then, or (where it cannot say) among them all."""
+        keys = None
+        if isinstance(data.windows, StoreSnapshot) and self._position is not None:
+            keys = data.windows.changed_since(self._position)
+        candidates: Iterable[int] = range(len(self._blocks))
+        if keys is not None:
+            candidates = sorted({self._block_of[key] for key in keys if key in self._block_of})
+        return [index for index in candidates if self._blocks[index].changed(data)]
+
+    def _caught_up(self, data: CollectorInput) -> None:
+        """Remember the snapshot shown (weakly), and where it is in its store's changes."""
+        self._windows = _ref(data.windows)
+        windows = data.windows
+        self._position = windows.position if isinstance(windows, StoreSnapshot) else None
 
     def _rebuild(self, fmt: Format, data: CollectorInput, between: Pause) -> None:
         """Render every block, closing each family's chunks as they fill.
@@ -219,7 +239,9 @@ class RealtimeSection:
             self._chunk_of[chunk.start : chunk.stop] = [index] * (chunk.stop - chunk.start)
         self._series, self._timing = data.series, data.timing
         self._section = section_key(data)
-        self._windows = _ref(data.windows)
+        blocks = enumerate(self._blocks)
+        self._block_of = {key: index for index, block in blocks for key in block.keys}
+        self._caught_up(data)
         self.version += 1
 
     def _join(self, chunk: Chunk) -> Chunk:
