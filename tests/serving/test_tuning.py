@@ -61,3 +61,30 @@ def test_untuned_glibc_keeps_a_256_kib_chunk_in_its_heap_once_a_bigger_one_was_f
 
 def test_tuned_a_256_kib_chunk_comes_from_the_kernel_and_goes_back_when_freed() -> None:
     assert _blocks_from_the_kernel("tuned") == 1
+
+
+COLLECTOR_CHILD = textwrap.dedent(
+    """
+    import gc
+    from exporter.serving.tuning import YOUNG_COLLECTION_OBJECTS, tune_collector
+
+    built_at_start = [[index] for index in range(1000)]
+    tune_collector()
+    made_after = [[index] for index in range(1000)]
+    visited = gc.get_objects()  # what a full collection visits: not the frozen
+    print(gc.get_threshold()[0] == YOUNG_COLLECTION_OBJECTS)
+    print(not any(one is built_at_start[0] for one in visited))
+    print(any(one is made_after[0] for one in visited))
+    """
+)
+
+
+def test_what_start_up_built_is_frozen_and_young_collections_come_less_often() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", COLLECTOR_CHILD], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    threshold, start_up_frozen, later_visited = done.stdout.split()
+    assert threshold == "True"
+    assert start_up_frozen == "True", "what start-up built is never visited again"
+    assert later_visited == "True", "what is made afterwards is collected as ever"
