@@ -416,7 +416,9 @@ def test_a_new_plan_after_rendering_ahead_is_rendered_ahead_in_full(rig: Rig) ->
     assert_same(cache, rig)
 
 
-def test_the_thread_takes_in_commits_before_the_window_moves_on(rig: Rig) -> None:
+def test_the_thread_renders_ahead_takes_in_commits_until_the_window_moves_on_and_stops(
+    rig: Rig,
+) -> None:
     cache = Exposition(rig.source, lead_s=5)
     assert_same(cache, rig)
     full = cache.blocks_rendered
@@ -445,21 +447,6 @@ def test_a_format_nobody_scraped_lately_is_not_rendered_ahead(rig: Rig) -> None:
 def test_rendering_ahead_in_latest_mode_is_never_needed(rig: Rig) -> None:
     rig.mode = Mode.LATEST
     assert next_boundary(rig.source()) is None
-
-
-def test_the_thread_renders_the_next_window_ahead_and_stops(rig: Rig) -> None:
-    cache = Exposition(rig.source, lead_s=5)
-    assert_same(cache, rig)
-    rendered = cache.blocks_rendered
-    rig.clock.set(_boundary(rig) - 3)
-    cache.start()
-    try:
-        wait_until(lambda: cache.blocks_rendered > rendered, timeout_s=30, what="a render ahead")
-    finally:
-        cache.stop()
-    rig.clock.advance(3)
-    assert_same(cache, rig)
-    assert cache.blocks_rendered == 2 * rendered
 
 
 def test_the_process_section_is_served_as_an_uncached_render_serves_it(rig: Rig) -> None:

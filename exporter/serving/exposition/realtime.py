@@ -7,16 +7,17 @@ section is, per family, its header and then one part per block. A family's
 parts are grouped into :class:`Chunk` s of about :data:`CHUNK_BYTES`, the pieces
 a scrape sends.
 
-A block is rendered again when one of its series has another ``version`` than
-when it was rendered: the store never changes a value it handed out but
-replaces it, with a new version when something was fetched and the same one
-when it only let go of windows no scrape shows. Only the chunks holding a
+A block is rendered again when one of its series has another ``version`` than when
+it was rendered: the store never changes a value it handed out but replaces it, with
+a new version when something was fetched and the same one when it only let go of
+windows no scrape shows; the store's change log names the series changed since the
+snapshot last shown, so only their blocks are compared. Only the chunks holding a
 changed part are joined again. When a replay window moves on (or the mode,
-``timestamps`` or the series do), every block is rendered again. Each series
-replays at the lag of its own poll interval (and shows that interval: a new plan's
-timing renders every block again); the section is keyed on the window
-each *lag group* shows, and lags are whole windows, so all groups move on at the
-same instants, once every 20 s, as one lag did.
+``timestamps`` or the series do), every block is rendered again. Each series replays
+at the lag of its own poll interval (and shows that interval: a new plan's timing
+renders every block again); the section is keyed on the window each *lag group*
+shows, and lags are whole windows, so all groups move on at the same instants, once
+every 20 s, as one lag did.
 """
 
 from __future__ import annotations
