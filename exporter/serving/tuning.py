@@ -37,13 +37,14 @@ YOUNG_COLLECTION_OBJECTS = 10_000
 """Objects allocated (net) between two collections of the youngest generation (Python's
 default is 700).
 
-A full collection stops every thread while it visits every object (about
-0.5 us each), and comes once the objects promoted since the last one reach a
-quarter of the old ones. At 700, a poll's parsed answer or a block being
-rendered is often alive at a young collection, and is promoted only to die
-soon after. In ``make bench`` (22,010 series) that brought a full collection
-every 1-3 s while the first round's polls committed, each 70-100 ms; with this
-threshold and start-up frozen, three came in the whole run."""
+A full collection stops every thread while it visits every object (48 ms for
+the 124,000 of a filled 22,010-series store, rendered once), and comes once
+the objects promoted since the last one reach a quarter of the old ones. At
+700, a poll's parsed answer or a block being rendered is often alive at a
+young collection, and is promoted only to die soon after. In traced ``make
+bench`` runs that brought a full collection every 1-3 s while the first
+round's polls committed, and 5 of 49-103 ms in the 40 s after it; with this
+threshold and start-up frozen, three came in each whole run."""
 
 _M_MMAP_THRESHOLD = -3  # from glibc's malloc.h
 _M_ARENA_MAX = -8

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
-from exporter.serving.exposition.encoding import Format, names_as_they_are
+from exporter.serving.exposition.encoding import Format
 from tests.serving.test_exposition import FORMATS
 
 
@@ -33,14 +33,6 @@ def test_a_familys_sample_lines_are_what_the_negotiated_encoder_writes(
     family = _family(name, label)
     whole = fmt.render([family])
     assert fmt.header(family) + fmt.samples(family) == whole
-
-
-def test_only_underscores_escaping_is_written_with_names_as_they_are() -> None:
-    prometheus, _ = choose_encoder(FORMATS["Prometheus 2's OpenMetrics"])
-    assert names_as_they_are(prometheus) is not prometheus
-    for kept in ("plain text", "OpenMetrics with UTF-8 names", "versioned text with dots escaping"):
-        encoder, _ = choose_encoder(FORMATS[kept])
-        assert names_as_they_are(encoder) is encoder, kept
 
 
 LINES = [

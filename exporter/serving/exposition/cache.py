@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 MAX_FORMATS = 2
 """Formats kept at once (Prometheus asks for OpenMetrics, curl and wrk for text)."""
 LEAD_S = 5.0
-"""How long before a replay window moves on its section is rendered (0.17 s of CPU a
+"""How long before a replay window moves on its section is rendered (0.17-0.20 s of CPU a
 format at 22,010 series, more while scrapes and polls share the CPUs)."""
 RECENT_S = 60.0
 """Only formats scraped this recently are rendered ahead: an idle exporter renders nothing."""
